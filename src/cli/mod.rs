@@ -1,0 +1,32 @@
+//! Subcommands of the `rrcanet` binary. Each lives in its own file with its clap `Args`
+//! and a `run` function; errors carry `anyhow` context and end the process with a clear
+//! message and a non-zero exit code.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "rrcanet",
+    version,
+    about = "RRCA-Net for infrared small target detection"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: anyhow::Result<()> = match cli.command {};
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

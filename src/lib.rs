@@ -1,0 +1,14 @@
+//! `rrcanet`: RRCA-Net (Liu et al., "Recurrent Reusable-Convolution Attention Network for
+//! Infrared Small Target Detection", IEEE JSTARS 2025) and the tooling around it, on dfdx.
+//!
+//! Layout follows the architecture: [`ops`] holds the differentiable ops we own (dfdx 0.13
+//! has no stable conv/pool), [`nn`] the building blocks, [`model`] RRCA-Net and its
+//! baselines, [`loss`] the DpT-k family, [`metrics`] the IRSTD metrics on plain arrays, and
+//! [`data`] dataset loading, preprocessing and the synthetic generator.
+
+pub mod data;
+pub mod loss;
+pub mod metrics;
+pub mod model;
+pub mod nn;
+pub mod ops;

@@ -1,0 +1,85 @@
+//! Differentiable image ops that dfdx 0.13 offers only behind its `nightly` feature (which no
+//! longer compiles): 2-D convolution with same zero padding and 2 x 2 max-pooling.
+//!
+//! Tensors are NCHW with the channel count in the type (`Const<C>`) and batch, height and
+//! width as `usize`. Each op is a method of [`SpatialOps`], implemented per device: the CPU
+//! device runs our own forward and backward kernels registered on dfdx's tape; the CUDA
+//! device composes dfdx ops that exist there. The tape travels with the input `x`; weights
+//! are read by reference, and their gradients accumulate, so one weight used several times in
+//! a graph receives the sum of its uses' gradients.
+
+mod cpu;
+pub mod reference;
+
+use dfdx::prelude::{Const, Dtype, NoneTape, Tape, Tensor};
+use dfdx::tensor::Storage;
+
+/// A batch of images with `C` channels: (batch, C, height, width).
+pub type Image<const C: usize, E, D, T = NoneTape> =
+    Tensor<(usize, Const<C>, usize, usize), E, D, T>;
+/// Convolution weights: (out channels, in channels, K, K).
+pub type ConvWeight<const O: usize, const I: usize, const K: usize, E, D> =
+    Tensor<(Const<O>, Const<I>, Const<K>, Const<K>), E, D>;
+/// One bias per output channel.
+pub type Bias<const O: usize, E, D> = Tensor<(Const<O>,), E, D>;
+
+/// What can go wrong in an op: shapes the op does not define, or the device failing.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("2x2 max-pool needs an even height and width, got {height}x{width}")]
+    OddPoolSize { height: usize, width: usize },
+    #[error("same-padding convolution needs an odd kernel size, got {0}")]
+    EvenKernel(usize),
+    #[error("device error: {0}")]
+    Device(String),
+}
+
+impl OpError {
+    pub(crate) fn device(error: impl std::fmt::Debug) -> Self {
+        OpError::Device(format!("{error:?}"))
+    }
+}
+
+/// The element types our kernels support.
+pub trait Float: Dtype + num_traits::Float + Send + Sync {}
+impl Float for f32 {}
+impl Float for f64 {}
+
+/// Devices that run our spatial ops.
+pub trait SpatialOps<E: Float>: Storage<E> {
+    /// K x K convolution, stride 1, zero padding K / 2 (output the size of the input),
+    /// optional per-channel bias.
+    fn try_conv2d<const I: usize, const O: usize, const K: usize, T: Tape<E, Self>>(
+        x: Image<I, E, Self, T>,
+        weight: &ConvWeight<O, I, K, E, Self>,
+        bias: Option<&Bias<O, E, Self>>,
+    ) -> Result<Image<O, E, Self, T>, OpError>;
+
+    /// 2 x 2 max-pooling with stride 2; odd heights or widths are an error.
+    fn try_max_pool2x2<const C: usize, T: Tape<E, Self>>(
+        x: Image<C, E, Self, T>,
+    ) -> Result<Image<C, E, Self, T>, OpError>;
+}
+
+/// K x K same-padding convolution of `x` (see [`SpatialOps::try_conv2d`]).
+pub fn conv2d<
+    const I: usize,
+    const O: usize,
+    const K: usize,
+    E: Float,
+    D: SpatialOps<E>,
+    T: Tape<E, D>,
+>(
+    x: Image<I, E, D, T>,
+    weight: &ConvWeight<O, I, K, E, D>,
+    bias: Option<&Bias<O, E, D>>,
+) -> Result<Image<O, E, D, T>, OpError> {
+    D::try_conv2d(x, weight, bias)
+}
+
+/// 2 x 2, stride 2 max-pooling of `x` (see [`SpatialOps::try_max_pool2x2`]).
+pub fn max_pool2x2<const C: usize, E: Float, D: SpatialOps<E>, T: Tape<E, D>>(
+    x: Image<C, E, D, T>,
+) -> Result<Image<C, E, D, T>, OpError> {
+    D::try_max_pool2x2(x)
+}
