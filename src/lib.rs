@@ -6,6 +6,7 @@
 //! baselines, [`loss`] the DpT-k family, [`metrics`] the IRSTD metrics on plain arrays, and
 //! [`data`] dataset loading, preprocessing and the synthetic generator.
 
+pub mod atomic_file;
 pub mod data;
 pub mod loss;
 pub mod metrics;
