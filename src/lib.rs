@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod model;
 pub mod nn;
 pub mod ops;
+pub mod train;

@@ -1,0 +1,104 @@
+//! The per-epoch record of a training run, kept as `metrics.csv` in the run directory: one row
+//! per epoch, rewritten atomically after every epoch so a reader never sees a torn file.
+
+use crate::atomic_file;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// What one epoch produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_iou: f64,
+    pub val_niou: f64,
+    pub val_pd: f64,
+    pub val_fa: f64,
+    pub lr: f64,
+    pub seconds: f64,
+}
+
+const HEADER: &str = "epoch,train_loss,val_iou,val_niou,val_pd,val_fa,lr,seconds";
+
+/// Errors reading a run's history.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}, line {line}: {problem}")]
+    Malformed { path: String, line: usize, problem: String },
+}
+
+/// Writes every record to `path` (atomically), header first.
+pub fn write(path: &Path, records: &[EpochRecord]) -> Result<(), HistoryError> {
+    let mut text = String::from(HEADER);
+    text.push('\n');
+    for r in records {
+        let _ = writeln!(
+            text,
+            "{},{},{},{},{},{:e},{},{:.3}",
+            r.epoch, r.train_loss, r.val_iou, r.val_niou, r.val_pd, r.val_fa, r.lr, r.seconds
+        );
+    }
+    atomic_file::write(path, text.as_bytes()).map_err(|source| HistoryError::Io { path: path.display().to_string(), source })
+}
+
+/// Reads the records written by [`write`].
+pub fn read(path: &Path) -> Result<Vec<EpochRecord>, HistoryError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| HistoryError::Io { path: name.clone(), source })?;
+    let malformed = |line: usize, problem: String| HistoryError::Malformed { path: name.clone(), line, problem };
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, header)) if header.trim() == HEADER => {}
+        _ => return Err(malformed(1, format!("expected the header `{HEADER}`"))),
+    }
+    lines
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            let fields: Vec<&str> = line.split(',').collect();
+            if fields.len() != 8 {
+                return Err(malformed(index + 1, format!("expected 8 fields, found {}", fields.len())));
+            }
+            let number = |i: usize| fields[i].trim().parse::<f64>().map_err(|e| malformed(index + 1, format!("field {}: {e}", i + 1)));
+            let epoch = fields[0].trim().parse::<usize>().map_err(|e| malformed(index + 1, format!("epoch: {e}")))?;
+            Ok(EpochRecord {
+                epoch,
+                train_loss: number(1)?,
+                val_iou: number(2)?,
+                val_niou: number(3)?,
+                val_pd: number(4)?,
+                val_fa: number(5)?,
+                lr: number(6)?,
+                seconds: number(7)?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(epoch: usize) -> EpochRecord {
+        EpochRecord { epoch, train_loss: 1.5, val_iou: 0.25, val_niou: 0.5, val_pd: 0.75, val_fa: 1.25e-5, lr: 0.05, seconds: 12.5 }
+    }
+
+    #[test]
+    fn round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        let records = vec![record(1), record(2)];
+        write(&path, &records).unwrap();
+        assert_eq!(read(&path).unwrap(), records);
+    }
+
+    #[test]
+    fn a_malformed_row_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        std::fs::write(&path, format!("{HEADER}\n1,2,3\n")).unwrap();
+        let message = read(&path).unwrap_err().to_string();
+        assert!(message.contains("metrics.csv") && message.contains("line 2"), "{message}");
+    }
+}
