@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod model;
 pub mod nn;
 pub mod ops;
+pub mod train;
