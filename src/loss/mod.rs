@@ -55,21 +55,39 @@ pub const DEFAULT_TOP_K_PERCENT: f64 = 10.0;
 /// Why a loss could not be computed.
 #[derive(Debug, thiserror::Error)]
 pub enum LossError {
+    /// The target's shape differs from the logits'.
     #[error("logits have shape {logits:?} but the target has shape {target:?}")]
     ShapeMismatch {
+        /// Shape of the logits.
         logits: [usize; 4],
+        /// Shape of the target.
         target: [usize; 4],
     },
+    /// The batch is too small for the top-k percentage to keep any pixel.
     #[error(
         "top {k_percent} % of {num_pixels} pixels keeps no pixel; use larger images or a larger k"
     )]
-    EmptyTopK { num_pixels: usize, k_percent: f64 },
+    EmptyTopK {
+        /// Pixels in the batch.
+        num_pixels: usize,
+        /// The requested percentage.
+        k_percent: f64,
+    },
+    /// A top-k percentage outside (0, 100].
     #[error("top-k percentage must lie in (0, 100], got {0}")]
     InvalidTopKPercent(f64),
+    /// A Poly-1 epsilon below -1 or not finite.
     #[error("Poly-1 epsilon must be finite and at least -1, got {0}")]
     InvalidPolyEpsilon(f64),
+    /// A loss name that is not one of [`LossKind`]'s.
     #[error("unknown loss {name:?}; expected one of: {expected}")]
-    UnknownKind { name: String, expected: String },
+    UnknownKind {
+        /// The name given.
+        name: String,
+        /// The accepted names.
+        expected: String,
+    },
+    /// The device failed (allocation, kernel launch).
     #[error("device error: {0}")]
     Device(String),
 }
@@ -166,6 +184,7 @@ impl SegmentationLoss for SoftDiceLoss {
 /// Top-k BCE: the mean of the `k_percent` % largest per-pixel BCE values of the batch.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TopKLoss {
+    /// Share of pixels kept, in percent.
     pub k_percent: f64,
 }
 
@@ -193,6 +212,7 @@ impl SegmentationLoss for TopKLoss {
 /// Poly-1: the mean over all pixels of BCE + epsilon (1 - exp(-BCE)).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Poly1Loss {
+    /// Weight of the Poly-1 term (at least -1).
     pub epsilon: f64,
 }
 
@@ -221,7 +241,9 @@ impl SegmentationLoss for Poly1Loss {
 /// Poly-1 top-k: the mean of the `k_percent` % largest per-pixel Poly-1 values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PolyTopKLoss {
+    /// Weight of the Poly-1 term (at least -1).
     pub epsilon: f64,
+    /// Share of pixels kept, in percent.
     pub k_percent: f64,
 }
 
@@ -264,6 +286,7 @@ fn sum_of<E: Float, D: Device<E>, T: Tape<E, D>>(
 /// Dice + Top-k: SoftDice + Top-k BCE.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct DiceTopKLoss {
+    /// The top-k BCE term.
     pub top_k: TopKLoss,
 }
 
@@ -280,6 +303,7 @@ impl SegmentationLoss for DiceTopKLoss {
 /// DpT-k, the paper's loss: SoftDice + Poly-1 top-k.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct DptkLoss {
+    /// The Poly-1 top-k term.
     pub poly_top_k: PolyTopKLoss,
 }
 
@@ -361,6 +385,7 @@ impl FromStr for LossKind {
 /// Any member of the family with its parameters: the one entry point training uses.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Loss {
+    /// Which member of the family.
     pub kind: LossKind,
     /// Poly-1 epsilon (used by `poly`, `poly-topk`, `dptk`).
     pub epsilon: f64,

@@ -53,7 +53,9 @@ impl Default for AdagradConfig {
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("AdaGrad {name} must be finite and non-negative, got {value}")]
 pub struct InvalidAdagradConfig {
+    /// The hyperparameter's PyTorch name.
     pub name: &'static str,
+    /// Its rejected value.
     pub value: f64,
 }
 

@@ -11,13 +11,19 @@ pub const DEFAULT_ETA_MIN: f64 = 1e-3;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LearningRateSchedule {
     /// The same learning rate every epoch (what the released code does).
-    Constant { lr: f64 },
+    Constant {
+        /// The learning rate.
+        lr: f64,
+    },
     /// PyTorch's `CosineAnnealingLR` in closed form:
     /// `eta_min + (base_lr - eta_min) (1 + cos(pi epoch / t_max)) / 2`. It reaches `eta_min`
     /// at epoch `t_max` and, like PyTorch, rises again after it.
     CosineAnnealing {
+        /// The learning rate at epoch 0.
         base_lr: f64,
+        /// The learning rate at epoch `t_max`.
         eta_min: f64,
+        /// The length of the half cosine, in epochs.
         t_max: NonZeroUsize,
     },
 }
