@@ -69,6 +69,18 @@ pub enum MetricsError {
         /// Image height.
         height: usize,
     },
+    /// A batch does not hold a whole number of images, or its two slices differ in length.
+    #[error("a batch of {scores} scores and {targets} target pixels is not a whole number of {width} x {height} images")]
+    BatchLengthMismatch {
+        /// Length of the scores.
+        scores: usize,
+        /// Length of the target mask.
+        targets: usize,
+        /// Image width.
+        width: usize,
+        /// Image height.
+        height: usize,
+    },
     /// A prediction value is NaN.
     #[error("the prediction is NaN at row {row}, column {column}")]
     NanScore {
@@ -277,6 +289,30 @@ impl MetricsAccumulator {
         Ok(())
     }
 
+    /// Adds a batch of equally sized images stored back to back, as in a flattened
+    /// `(batch, 1, height, width)` tensor.
+    pub fn update_batch(
+        &mut self,
+        scores: &[f32],
+        target: &[bool],
+        width: usize,
+        height: usize,
+    ) -> Result<(), MetricsError> {
+        let pixels = width * height;
+        if pixels == 0 || !scores.len().is_multiple_of(pixels) || target.len() != scores.len() {
+            return Err(MetricsError::BatchLengthMismatch {
+                scores: scores.len(),
+                targets: target.len(),
+                width,
+                height,
+            });
+        }
+        for (scores, target) in scores.chunks_exact(pixels).zip(target.chunks_exact(pixels)) {
+            self.update(scores, target, width, height)?;
+        }
+        Ok(())
+    }
+
     /// The metrics over all images so far.
     pub fn summary(&self) -> Summary {
         let totals = &self.totals;
@@ -390,6 +426,31 @@ mod tests {
         let summary = metrics.summary();
         assert_eq!(summary.niou, 0.75);
         assert_eq!(summary.iou, 5.0 / 6.0);
+    }
+
+    #[test]
+    fn a_batch_equals_its_images_one_by_one() {
+        let (scores, target) = example();
+        let flipped: Vec<f32> = scores.iter().rev().copied().collect();
+        let flipped_target: Vec<bool> = target.iter().rev().copied().collect();
+        let mut one_by_one = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
+        one_by_one.update(&scores, &target, 6, 4).unwrap();
+        one_by_one.update(&flipped, &flipped_target, 6, 4).unwrap();
+        let mut batched = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
+        batched
+            .update_batch(
+                &[scores, flipped].concat(),
+                &[target, flipped_target].concat(),
+                6,
+                4,
+            )
+            .unwrap();
+        assert_eq!(batched.summary(), one_by_one.summary());
+        assert_eq!(batched.summary().images, 2);
+        assert!(matches!(
+            batched.update_batch(&[0.0; 30], &[false; 30], 6, 4),
+            Err(MetricsError::BatchLengthMismatch { .. })
+        ));
     }
 
     #[test]

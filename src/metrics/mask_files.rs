@@ -252,72 +252,71 @@ fn png_files_by_name(dir: &Path) -> Result<BTreeMap<String, PathBuf>, MaskFileEr
     Ok(files)
 }
 
+/// An error listing the files of `files` (in `dir`) whose name is not in `other` (in
+/// `other_dir`), if any.
+fn unpaired_files(
+    kind: &'static str,
+    files: &BTreeMap<String, PathBuf>,
+    dir: &Path,
+    other: &BTreeMap<String, PathBuf>,
+    other_dir: &Path,
+) -> Result<(), MaskFileError> {
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|(name, _)| !other.contains_key(*name))
+        .map(|(_, path)| {
+            path.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut names = missing[..missing.len().min(LISTED_NAMES)].join(", ");
+    if missing.len() > LISTED_NAMES {
+        names += &format!(" and {} more", missing.len() - LISTED_NAMES);
+    }
+    Err(MaskFileError::Unpaired {
+        kind,
+        count: missing.len(),
+        dir: dir.to_owned(),
+        other_dir: other_dir.to_owned(),
+        names,
+    })
+}
+
 /// Pairs the PNG files of two directories by name, in name order; every file must have a
 /// counterpart.
 pub fn pair_mask_files(
     prediction_dir: &Path,
     ground_truth_dir: &Path,
 ) -> Result<Vec<MaskPair>, MaskFileError> {
-    let mut predictions = png_files_by_name(prediction_dir)?;
-    let mut ground_truths = png_files_by_name(ground_truth_dir)?;
-    let unpaired = |kind,
-                    files: &BTreeMap<String, PathBuf>,
-                    other: &BTreeMap<String, PathBuf>,
-                    dir: &Path,
-                    other_dir: &Path| {
-        let missing: Vec<&PathBuf> = files
-            .iter()
-            .filter(|(name, _)| !other.contains_key(*name))
-            .map(|(_, path)| path)
-            .collect();
-        if missing.is_empty() {
-            return None;
-        }
-        let mut names: Vec<String> = missing
-            .iter()
-            .take(LISTED_NAMES)
-            .map(|path| {
-                path.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        if missing.len() > LISTED_NAMES {
-            names.push(format!("and {} more", missing.len() - LISTED_NAMES));
-        }
-        Some(MaskFileError::Unpaired {
-            kind,
-            count: missing.len(),
-            dir: dir.to_owned(),
-            other_dir: other_dir.to_owned(),
-            names: names.join(", "),
-        })
-    };
-    if let Some(error) = unpaired(
+    let predictions = png_files_by_name(prediction_dir)?;
+    let ground_truths = png_files_by_name(ground_truth_dir)?;
+    unpaired_files(
         "prediction(s)",
         &predictions,
-        &ground_truths,
         prediction_dir,
+        &ground_truths,
         ground_truth_dir,
-    ) {
-        return Err(error);
-    }
-    if let Some(error) = unpaired(
+    )?;
+    unpaired_files(
         "ground-truth mask(s)",
         &ground_truths,
-        &predictions,
         ground_truth_dir,
+        &predictions,
         prediction_dir,
-    ) {
-        return Err(error);
-    }
-    Ok(std::mem::take(&mut predictions)
+    )?;
+    // Both maps now hold the same names, and iterate in name order.
+    Ok(predictions
         .into_iter()
-        .map(|(name, prediction)| MaskPair {
-            ground_truth: ground_truths.remove(&name).expect("paired above"),
+        .zip(ground_truths.into_values())
+        .map(|((name, prediction), ground_truth)| MaskPair {
             name,
             prediction,
+            ground_truth,
         })
         .collect())
 }
