@@ -240,11 +240,6 @@ impl MetricsAccumulator {
         })
     }
 
-    /// The configuration this accumulator was built with.
-    pub fn config(&self) -> &MetricsConfig {
-        &self.config
-    }
-
     /// Adds one image: `scores` (probabilities or logits, per the config) and the ground
     /// truth `target` (`true` = target pixel), both row-major with `width * height` values.
     pub fn update(

@@ -352,3 +352,86 @@ pub fn evaluate_mask_directories(
     }
     Ok(metrics)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufWriter;
+
+    /// Writes a 4 x 1 PNG with the given colour type, bit depth, optional palette and packed
+    /// row bytes.
+    fn write_png(
+        path: &Path,
+        colour: png::ColorType,
+        depth: png::BitDepth,
+        palette: Option<&[u8]>,
+        row: &[u8],
+    ) {
+        let file = BufWriter::new(File::create(path).unwrap());
+        let mut encoder = png::Encoder::new(file, 4, 1);
+        encoder.set_color(colour);
+        encoder.set_depth(depth);
+        if let Some(palette) = palette {
+            encoder.set_palette(palette.to_vec());
+        }
+        encoder
+            .write_header()
+            .unwrap()
+            .write_image_data(row)
+            .unwrap();
+    }
+
+    #[test]
+    fn low_bit_depth_masks_are_targets_wherever_non_zero() {
+        // 4-bit values 0, 1, 15, 0: EXPAND scales 1 to 17 (17 / 255 < 0.5), yet it is a target.
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("mask.png");
+        write_png(
+            &path,
+            png::ColorType::Grayscale,
+            png::BitDepth::Four,
+            None,
+            &[0x01, 0xF0],
+        );
+        let mask = GrayPng::read(&path).unwrap();
+        assert!(mask.low_bit_depth);
+        assert_eq!(mask.probabilities(), vec![0.0, 1.0, 1.0, 0.0]);
+        assert_eq!(mask.targets(), vec![false, true, true, false]);
+    }
+
+    #[test]
+    fn palette_pngs_read_through_their_palette() {
+        // 1-bit indices 0, 1, 1, 0 into a black / white palette.
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("mask.png");
+        write_png(
+            &path,
+            png::ColorType::Indexed,
+            png::BitDepth::One,
+            Some(&[0, 0, 0, 255, 255, 255]),
+            &[0b0110_0000],
+        );
+        let mask = GrayPng::read(&path).unwrap();
+        assert!(!mask.low_bit_depth);
+        assert_eq!(mask.values, vec![0, 255, 255, 0]);
+        assert_eq!(mask.probabilities(), vec![0.0, 1.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn eight_bit_maps_are_probabilities() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("map.png");
+        write_png(
+            &path,
+            png::ColorType::Grayscale,
+            png::BitDepth::Eight,
+            None,
+            &[0, 127, 128, 255],
+        );
+        let map = GrayPng::read(&path).unwrap();
+        let probabilities = map.probabilities();
+        assert_eq!(probabilities[1], 127.0 / 255.0);
+        assert!(probabilities[1] < 0.5 && probabilities[2] > 0.5);
+        assert_eq!(map.targets(), vec![false, true, true, true]);
+    }
+}
