@@ -62,9 +62,10 @@ impl Mask {
     }
 }
 
-/// Masks up to 24 x 24 with a random foreground density.
+/// Masks up to 70 x 24 (wide enough for the labeller's 32-pixel chunks) with a random
+/// foreground density.
 fn masks() -> impl Strategy<Value = Mask> {
-    (1usize..=24, 1usize..=24, 0.0f64..=1.0).prop_flat_map(|(width, height, density)| {
+    (1usize..=70, 1usize..=24, 0.0f64..=1.0).prop_flat_map(|(width, height, density)| {
         prop::collection::vec(prop::bool::weighted(density), width * height).prop_map(
             move |pixels| Mask {
                 width,

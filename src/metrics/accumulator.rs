@@ -141,14 +141,6 @@ impl Cut {
             }
         }
     }
-
-    #[inline]
-    fn is_target(self, score: f32) -> bool {
-        match self {
-            Cut::Probability(threshold) => score > threshold,
-            Cut::Logit(threshold) => f64::from(score) > threshold,
-        }
-    }
 }
 
 /// Scratch buffers reused between images.
@@ -172,18 +164,28 @@ impl Scratch {
         cut: Cut,
         compatibility: Compatibility,
     ) -> Counts {
+        self.prediction.clear();
+        match cut {
+            Cut::Probability(threshold) => self
+                .prediction
+                .extend(scores.iter().map(|&score| score > threshold)),
+            Cut::Logit(threshold) => self
+                .prediction
+                .extend(scores.iter().map(|&score| f64::from(score) > threshold)),
+        }
+        let (mut intersection, mut predicted, mut actual) = (0u64, 0u64, 0u64);
+        for (&p, &a) in self.prediction.iter().zip(target) {
+            intersection += u64::from(p & a);
+            predicted += u64::from(p);
+            actual += u64::from(a);
+        }
         let mut counts = Counts {
             pixels: scores.len() as u64,
+            true_positives: intersection,
+            false_positives: predicted - intersection,
+            false_negatives: actual - intersection,
             ..Counts::default()
         };
-        self.prediction.clear();
-        self.prediction
-            .extend(scores.iter().map(|&s| cut.is_target(s)));
-        for (&predicted, &actual) in self.prediction.iter().zip(target) {
-            counts.true_positives += u64::from(predicted & actual);
-            counts.false_positives += u64::from(predicted & !actual);
-            counts.false_negatives += u64::from(!predicted & actual);
-        }
         self.labeller.label_into(
             &self.prediction,
             width,
@@ -259,7 +261,9 @@ impl MetricsAccumulator {
                 });
             }
         }
-        if let Some(index) = scores.iter().position(|score| score.is_nan()) {
+        // A branch-free scan first (it vectorises), the position only on failure.
+        if scores.iter().fold(false, |any, score| any | score.is_nan()) {
+            let index = scores.iter().position(|score| score.is_nan()).unwrap_or(0);
             return Err(MetricsError::NanScore {
                 row: index / width,
                 column: index % width,
