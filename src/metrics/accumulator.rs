@@ -174,10 +174,10 @@ impl Scratch {
                 .extend(scores.iter().map(|&score| f64::from(score) > threshold)),
         }
         let (mut intersection, mut predicted, mut actual) = (0u64, 0u64, 0u64);
-        for (&p, &a) in self.prediction.iter().zip(target) {
-            intersection += u64::from(p & a);
-            predicted += u64::from(p);
-            actual += u64::from(a);
+        for (&is_predicted, &is_target) in self.prediction.iter().zip(target) {
+            intersection += u64::from(is_predicted & is_target);
+            predicted += u64::from(is_predicted);
+            actual += u64::from(is_target);
         }
         let mut counts = Counts {
             pixels: scores.len() as u64,
