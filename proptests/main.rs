@@ -1,3 +1,4 @@
-//! Property tests.
+//! Property tests, one module per area of the crate.
 
 mod loss;
+mod metrics;
