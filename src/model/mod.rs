@@ -7,12 +7,11 @@
 //! blocks in [`crate::nn`]; [`ModelName`] and [`with_model!`] select one at run time.
 
 mod checkpoint;
+#[macro_use]
 pub mod configs;
 mod unet;
 
-pub use checkpoint::{
-    load_checkpoint, read_record, save_checkpoint, CheckpointError, ModelRecord,
-};
+pub use checkpoint::{load_checkpoint, read_record, save_checkpoint, CheckpointError, ModelRecord};
 pub use configs::ModelName;
 pub use unet::{
     Below, DecoderLevel, Deepest, EncoderLevel, EncoderStructure, NestComplexity, PassModule,
@@ -194,5 +193,128 @@ where
                 head,
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::configs::{R18, R18W4};
+    use super::*;
+    use crate::nn::{Attention, ChannelAttention};
+    use dfdx::prelude::*;
+
+    type Model = R18<3, f32, Cpu>;
+
+    fn image(device: &Cpu, batch: usize, size: usize) -> Image<3, f32, Cpu> {
+        device.sample_normal_like(&(batch, Const::<3>, size, size))
+    }
+
+    #[test]
+    fn every_configuration_runs_in_train_and_eval_mode() {
+        let device = Cpu::seed_from_u64(0);
+        for &name in ModelName::ALL {
+            with_model!(name, M => {
+                let mut model = M::<3, f32, Cpu>::build(&device);
+                let x = image(&device, 2, 16);
+                let train = model.forward_train(x.leaky_trace()).unwrap();
+                let eval = model.forward_eval(x).unwrap();
+                let maps = if name == ModelName::R18Ds { 3 } else { 1 };
+                assert_eq!((train.len(), eval.len()), (maps, maps), "{name}");
+                assert_eq!(*eval[0].shape(), (2, Const::<1>, 16, 16), "{name}");
+                assert!(eval.iter().all(|map| map.as_vec().iter().all(|v| v.is_finite())));
+            });
+        }
+    }
+
+    #[test]
+    fn build_is_deterministic_for_a_seed_and_follows_the_reference_init() {
+        let a = Model::build(&Cpu::seed_from_u64(7));
+        let b = Model::build(&Cpu::seed_from_u64(7));
+        let c = Model::build(&Cpu::seed_from_u64(8));
+        let weight = |m: &Model| m.encoder.level.first.conv1.weight.as_vec();
+        assert_eq!(weight(&a), weight(&b));
+        assert_ne!(weight(&a), weight(&c));
+        // Level 3's shared conv 64 -> 64: Xavier std sqrt(2 / (2 * 64 * 9)) = 0.0417.
+        let deep = a.encoder.deeper.deeper.deeper.level.rest.modules[0]
+            .conv2
+            .weight
+            .as_vec();
+        let std = (deep.iter().map(|w| w * w).sum::<f32>() / deep.len() as f32).sqrt();
+        assert!((std - 0.0417).abs() < 0.002, "std {std}");
+        let bias = a.stem.convs.conv1.bias.as_vec();
+        let bound = 1.0 / (27.0f32).sqrt();
+        assert!(bias.iter().all(|b| b.abs() <= bound));
+        let norm = &a.stem.norms.bn1;
+        assert_eq!(norm.scale.as_vec(), vec![1.0; 8]);
+        assert_eq!(norm.bias.as_vec(), vec![0.0; 8]);
+        assert_eq!((norm.momentum, norm.epsilon), (0.1, 1e-5));
+    }
+
+    #[test]
+    fn output_prior_sets_the_last_bias() {
+        let mut model = Model::build(&Cpu::seed_from_u64(0));
+        model.set_output_prior(0.01);
+        let bias = model.head.output.bias.as_vec()[0];
+        assert!((bias - (-4.59512)).abs() < 1e-4, "{bias}");
+    }
+
+    #[test]
+    fn attention_without_hidden_units_halves_its_input() {
+        let device = Cpu::seed_from_u64(0);
+        let attention = ChannelAttention::<4, 0, f32, Cpu>::build(&device);
+        let x: Image<4, f32, Cpu> = device.sample_normal_like(&(2, Const::<4>, 4, 4));
+        let y = attention.attend(x.clone()).unwrap();
+        for (y, x) in y.as_vec().iter().zip(x.as_vec()) {
+            assert!((y - 0.5 * x).abs() < 1e-6);
+        }
+        let mut model = R18W4::<3, f32, Cpu>::build(&device);
+        assert!(model.forward_eval(image(&device, 1, 8)).is_ok());
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_reject_other_variants_and_damage() {
+        let device = Cpu::seed_from_u64(0);
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("r18.safetensors");
+        let record = ModelRecord::new::<f32>(ModelName::R18, 3);
+        let mut trained = Model::build(&device);
+        // Move the running statistics away from their defaults, then save.
+        trained
+            .forward_train(image(&device, 2, 16).leaky_traced())
+            .unwrap();
+        save_checkpoint(&trained, &record, &path).unwrap();
+        assert_eq!(read_record(&path).unwrap(), record);
+
+        let mut loaded = Model::build(&Cpu::seed_from_u64(1));
+        load_checkpoint(&mut loaded, &record, &path).unwrap();
+        let x = image(&device, 1, 16);
+        assert_eq!(
+            trained.forward_eval(x.clone()).unwrap()[0].as_vec(),
+            loaded.forward_eval(x).unwrap()[0].as_vec()
+        );
+
+        let r10 = ModelRecord::new::<f32>(ModelName::R10, 3);
+        let mut other = configs::R10::<3, f32, Cpu>::build(&device);
+        let error = load_checkpoint(&mut other, &r10, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("r18") && error.contains("r10"), "{error}");
+
+        let bytes = std::fs::read(&path).unwrap();
+        let truncated = directory.path().join("truncated.safetensors");
+        for length in [0, 7, 100, bytes.len() / 2, bytes.len() - 1] {
+            std::fs::write(&truncated, &bytes[..length]).unwrap();
+            let error = load_checkpoint(&mut loaded, &record, &truncated).unwrap_err();
+            assert!(
+                matches!(error, CheckpointError::Corrupt { .. }),
+                "{length}: {error}"
+            );
+            assert!(error.to_string().contains("truncated.safetensors"));
+        }
+        let missing = directory.path().join("missing.safetensors");
+        let error = load_checkpoint(&mut loaded, &record, &missing).unwrap_err();
+        assert!(matches!(error, CheckpointError::Io { .. }));
+        let leftovers = std::fs::read_dir(directory.path()).unwrap().count();
+        assert_eq!(leftovers, 2, "no temporary file left behind");
     }
 }

@@ -4,7 +4,8 @@
 //! ablations, the whole pyramid stacked at full resolution and fused by one block.
 
 use crate::nn::{
-    concat_channels, unsized_channels, upsample, Backend, Block, Complexity, Fuse, Mode, Result, ReusableConvLevel, StackedImage, Tally,
+    concat_channels, unsized_channels, upsample, Backend, Block, Complexity, Fuse, Mode, Result,
+    ReusableConvLevel, StackedImage, Tally,
 };
 use crate::ops::{max_pool2x2, Float, Image};
 use dfdx::prelude::{Device, Dtype, ModuleVisitor, Repeated, Storage, TensorCollection};
@@ -153,12 +154,16 @@ pub struct DecoderLevel<const LO: usize, const HI: usize, const P: usize, Fusion
     pub deeper: Deeper,
 }
 
-impl<const F: usize, E: Float, D: Backend<E>, T: Mode<E, D>>
-    PassModule<(Image<F, E, D, T>, ())> for Deepest
+impl<const F: usize, E: Float, D: Backend<E>, T: Mode<E, D>> PassModule<(Image<F, E, D, T>, ())>
+    for Deepest
 {
     type Output = Image<F, E, D, T>;
     /// The deepest features are their own decoding.
-    fn forward(&mut self, _pass: usize, (deepest, ()): (Image<F, E, D, T>, ())) -> Result<Self::Output> {
+    fn forward(
+        &mut self,
+        _pass: usize,
+        (deepest, ()): (Image<F, E, D, T>, ()),
+    ) -> Result<Self::Output> {
         Ok(deepest)
     }
 }
@@ -175,7 +180,11 @@ where
     type Output = Image<LO, E, D, T>;
 
     /// deeper levels -> upsample x2 -> fusion(skip, upsampled), e.g. DIAAM.
-    fn forward(&mut self, pass: usize, (skip, deeper): (Image<LO, E, D, T>, R)) -> Result<Self::Output> {
+    fn forward(
+        &mut self,
+        pass: usize,
+        (skip, deeper): (Image<LO, E, D, T>, R),
+    ) -> Result<Self::Output> {
         let (_, _, height, width) = *skip.shape();
         let high = upsample(self.deeper.forward(pass, deeper)?, height, width)?;
         self.passes.modules[pass].fuse(skip, high)
@@ -251,7 +260,8 @@ where
         let (_, _, height, width) = *pyramid.0.shape();
         let mut stack = Vec::new();
         pyramid.upsample_into(height, width, &mut stack)?;
-        self.fuser.forward(concat_channels::<STACK, E, D, T>(stack)?)
+        self.fuser
+            .forward(concat_channels::<STACK, E, D, T>(stack)?)
     }
 }
 

@@ -10,8 +10,8 @@ use super::init::xavier_normal;
 use super::{Backend, Complexity, Mode, Result, Tally};
 use crate::ops::{Float, Image, OpError};
 use dfdx::prelude::{
-    Axes2, BroadcastTo, Const, Device, Dtype, MaxTo, MeanTo, ModuleVisitor, Rank2, Storage,
-    Tensor, TensorCollection, TensorOptions, TryMatMul, WithEmptyTape, ZeroSizedModule,
+    Axes2, BroadcastTo, Const, Device, Dtype, MaxTo, MeanTo, ModuleVisitor, Rank2, Storage, Tensor,
+    TensorCollection, TensorOptions, TryMatMul, WithEmptyTape, ZeroSizedModule,
 };
 use dfdx::shapes::HasShape;
 

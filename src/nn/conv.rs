@@ -34,8 +34,8 @@ impl<const I: usize, const O: usize, const K: usize, E: Float, D: Backend<E>> Co
     }
 }
 
-impl<const I: usize, const O: usize, const K: usize, E: Float, D: Backend<E>>
-    TensorCollection<E, D> for Conv<I, O, K, E, D>
+impl<const I: usize, const O: usize, const K: usize, E: Float, D: Backend<E>> TensorCollection<E, D>
+    for Conv<I, O, K, E, D>
 {
     type To<E2: Dtype, D2: Device<E2>> = Conv<I, O, K, E2, D2>;
 

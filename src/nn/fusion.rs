@@ -33,8 +33,8 @@ pub struct ConcatenateFusion<
     pub fuse: ResidualPair<CAT, LO, E, D>,
 }
 
-impl<const LO: usize, const HI: usize, const CAT: usize, E: Float, D: Backend<E>>
-    Fuse<LO, HI, E, D> for ConcatenateFusion<LO, HI, CAT, E, D>
+impl<const LO: usize, const HI: usize, const CAT: usize, E: Float, D: Backend<E>> Fuse<LO, HI, E, D>
+    for ConcatenateFusion<LO, HI, CAT, E, D>
 {
     fn fuse<T: Mode<E, D>>(
         &mut self,
@@ -64,9 +64,8 @@ impl<const LO: usize, const HI: usize, const CAT: usize, E: Float, D: Backend<E>
     fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
         visitor: &mut V,
     ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            Self::module("fuse", |s| &s.fuse, |s| &mut s.fuse),
-            |fuse| ConcatenateFusion { fuse },
-        )
+        visitor.visit_fields(Self::module("fuse", |s| &s.fuse, |s| &mut s.fuse), |fuse| {
+            ConcatenateFusion { fuse }
+        })
     }
 }

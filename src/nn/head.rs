@@ -64,7 +64,10 @@ impl<const F0: usize, const STACK: usize, const P: usize, E: Float, D: Backend<E
             )));
         }
         let stacked = concat_channels::<STACK, E, D, T>(
-            passes.into_iter().map(unsized_channels).collect::<Result<_>>()?,
+            passes
+                .into_iter()
+                .map(unsized_channels)
+                .collect::<Result<_>>()?,
         )?;
         let fused = self.fuse.forward(stacked)?;
         Ok(vec![self.output.forward(fused)?])

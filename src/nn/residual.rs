@@ -9,8 +9,7 @@ use super::{Backend, Block, Complexity, Conv1x1, Conv3x3, Mode, Result, Tally};
 use crate::ops::{Float, Image, OpError};
 use dfdx::nn::modules::BatchNorm2D;
 use dfdx::prelude::{
-    Const, Device, Dtype, ModuleVisitor, RealizeTo, Storage, TensorCollection,
-    WithEmptyTape,
+    Const, Device, Dtype, ModuleVisitor, RealizeTo, Storage, TensorCollection, WithEmptyTape,
 };
 use dfdx::tensor_ops::TryAdd;
 

@@ -9,8 +9,7 @@ use dfdx::prelude::{Device, Dtype, ModuleVisitor, Repeated, Storage, TensorColle
 /// What one pass owns at one encoder level: BatchNorms of every pair and the first pair's
 /// shortcut.
 #[derive(Clone, Debug)]
-pub struct LevelNorms<const IN: usize, const F: usize, const REST: usize, E: Dtype, D: Storage<E>>
-{
+pub struct LevelNorms<const IN: usize, const F: usize, const REST: usize, E: Dtype, D: Storage<E>> {
     /// The first pair (`IN` -> `F`).
     pub first: PairNorms<IN, F, E, D>,
     /// The following `REST` pairs (`F` -> `F`, identity shortcuts).
