@@ -85,9 +85,9 @@ pub enum CheckpointError {
         /// The file.
         path: PathBuf,
         /// What the file holds.
-        found: ModelRecord,
+        found: Box<ModelRecord>,
         /// What the caller built.
-        expected: ModelRecord,
+        expected: Box<ModelRecord>,
     },
     /// A tensor is missing or has the wrong shape or type.
     #[error("{path}: tensor `{tensor}`: {problem}")]
@@ -177,8 +177,8 @@ where
     if &found != expected {
         return Err(CheckpointError::WrongModel {
             path: path.to_path_buf(),
-            found,
-            expected: expected.clone(),
+            found: Box::new(found),
+            expected: Box::new(expected.clone()),
         });
     }
     let tensors = SafeTensors::deserialize(&bytes).map_err(|error| CheckpointError::Corrupt {

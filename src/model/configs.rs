@@ -13,337 +13,136 @@ use crate::nn::{
     ResidualPair,
 };
 
-/// A depth-3 encoder (widths F0..F2, `Rl` = residual pairs - 1 at level l).
-pub type Encoder3<
-    const F0: usize,
-    const F1: usize,
-    const F2: usize,
-    const R0: usize,
-    const R1: usize,
-    const R2: usize,
-    const P: usize,
-    E,
-    D,
-> = EncoderLevel<
-    F0,
-    F0,
-    R0,
-    P,
-    EncoderLevel<F0, F1, R1, P, EncoderLevel<F1, F2, R2, P, Deepest, E, D>, E, D>,
-    E,
-    D,
->;
+// The aliases below are configuration tables; rustfmt would spread each over dozens of lines.
+
+/// A depth-3 encoder (widths F0..F2, `Rl` = residual pairs - 1 at level l, `P` passes).
+#[rustfmt::skip]
+pub type Encoder3<const F0: usize, const F1: usize, const F2: usize,
+                  const R0: usize, const R1: usize, const R2: usize, const P: usize, E, D> =
+    EncoderLevel<F0, F0, R0, P,
+        EncoderLevel<F0, F1, R1, P,
+            EncoderLevel<F1, F2, R2, P, Deepest, E, D>, E, D>, E, D>;
 
 /// A depth-4 encoder.
-pub type Encoder4<
-    const F0: usize,
-    const F1: usize,
-    const F2: usize,
-    const F3: usize,
-    const R0: usize,
-    const R1: usize,
-    const R2: usize,
-    const R3: usize,
-    const P: usize,
-    E,
-    D,
-> = EncoderLevel<
-    F0,
-    F0,
-    R0,
-    P,
-    EncoderLevel<
-        F0,
-        F1,
-        R1,
-        P,
-        EncoderLevel<F1, F2, R2, P, EncoderLevel<F2, F3, R3, P, Deepest, E, D>, E, D>,
-        E,
-        D,
-    >,
-    E,
-    D,
->;
+#[rustfmt::skip]
+pub type Encoder4<const F0: usize, const F1: usize, const F2: usize, const F3: usize,
+                  const R0: usize, const R1: usize, const R2: usize, const R3: usize,
+                  const P: usize, E, D> =
+    EncoderLevel<F0, F0, R0, P,
+        EncoderLevel<F0, F1, R1, P,
+            EncoderLevel<F1, F2, R2, P,
+                EncoderLevel<F2, F3, R3, P, Deepest, E, D>, E, D>, E, D>, E, D>;
 
 /// A depth-5 encoder.
-pub type Encoder5<
-    const F0: usize,
-    const F1: usize,
-    const F2: usize,
-    const F3: usize,
-    const F4: usize,
-    const R0: usize,
-    const R1: usize,
-    const R2: usize,
-    const R3: usize,
-    const R4: usize,
-    const P: usize,
-    E,
-    D,
-> = EncoderLevel<
-    F0,
-    F0,
-    R0,
-    P,
-    EncoderLevel<
-        F0,
-        F1,
-        R1,
-        P,
-        EncoderLevel<
-            F1,
-            F2,
-            R2,
-            P,
-            EncoderLevel<F2, F3, R3, P, EncoderLevel<F3, F4, R4, P, Deepest, E, D>, E, D>,
-            E,
-            D,
-        >,
-        E,
-        D,
-    >,
-    E,
-    D,
->;
+#[rustfmt::skip]
+pub type Encoder5<const F0: usize, const F1: usize, const F2: usize, const F3: usize,
+                  const F4: usize, const R0: usize, const R1: usize, const R2: usize,
+                  const R3: usize, const R4: usize, const P: usize, E, D> =
+    EncoderLevel<F0, F0, R0, P,
+        EncoderLevel<F0, F1, R1, P,
+            EncoderLevel<F1, F2, R2, P,
+                EncoderLevel<F2, F3, R3, P,
+                    EncoderLevel<F3, F4, R4, P, Deepest, E, D>, E, D>, E, D>, E, D>, E, D>;
 
 /// A depth-3 DIAAM decoder with attention `Al` at level l.
-pub type Diaams3<const F0: usize, const F1: usize, const F2: usize, const P: usize, A0, A1, E, D> =
-    DecoderLevel<
-        F0,
-        F1,
-        P,
-        Diaam<F0, F1, A0, E, D>,
-        DecoderLevel<F1, F2, P, Diaam<F1, F2, A1, E, D>, Deepest>,
-    >;
+#[rustfmt::skip]
+pub type Diaams3<const F0: usize, const F1: usize, const F2: usize, const P: usize,
+                 A0, A1, E, D> =
+    DecoderLevel<F0, F1, P, Diaam<F0, F1, A0, E, D>,
+        DecoderLevel<F1, F2, P, Diaam<F1, F2, A1, E, D>, Deepest>>;
 
 /// A depth-4 DIAAM decoder.
-pub type Diaams4<
-    const F0: usize,
-    const F1: usize,
-    const F2: usize,
-    const F3: usize,
-    const P: usize,
-    A0,
-    A1,
-    A2,
-    E,
-    D,
-> = DecoderLevel<
-    F0,
-    F1,
-    P,
-    Diaam<F0, F1, A0, E, D>,
-    DecoderLevel<
-        F1,
-        F2,
-        P,
-        Diaam<F1, F2, A1, E, D>,
-        DecoderLevel<F2, F3, P, Diaam<F2, F3, A2, E, D>, Deepest>,
-    >,
->;
+#[rustfmt::skip]
+pub type Diaams4<const F0: usize, const F1: usize, const F2: usize, const F3: usize,
+                 const P: usize, A0, A1, A2, E, D> =
+    DecoderLevel<F0, F1, P, Diaam<F0, F1, A0, E, D>,
+        DecoderLevel<F1, F2, P, Diaam<F1, F2, A1, E, D>,
+            DecoderLevel<F2, F3, P, Diaam<F2, F3, A2, E, D>, Deepest>>>;
 
 /// A depth-5 DIAAM decoder.
-pub type Diaams5<
-    const F0: usize,
-    const F1: usize,
-    const F2: usize,
-    const F3: usize,
-    const F4: usize,
-    const P: usize,
-    A0,
-    A1,
-    A2,
-    A3,
-    E,
-    D,
-> = DecoderLevel<
-    F0,
-    F1,
-    P,
-    Diaam<F0, F1, A0, E, D>,
-    DecoderLevel<
-        F1,
-        F2,
-        P,
-        Diaam<F1, F2, A1, E, D>,
-        DecoderLevel<
-            F2,
-            F3,
-            P,
-            Diaam<F2, F3, A2, E, D>,
-            DecoderLevel<F3, F4, P, Diaam<F3, F4, A3, E, D>, Deepest>,
-        >,
-    >,
->;
+#[rustfmt::skip]
+pub type Diaams5<const F0: usize, const F1: usize, const F2: usize, const F3: usize,
+                 const F4: usize, const P: usize, A0, A1, A2, A3, E, D> =
+    DecoderLevel<F0, F1, P, Diaam<F0, F1, A0, E, D>,
+        DecoderLevel<F1, F2, P, Diaam<F1, F2, A1, E, D>,
+            DecoderLevel<F2, F3, P, Diaam<F2, F3, A2, E, D>,
+                DecoderLevel<F3, F4, P, Diaam<F3, F4, A3, E, D>, Deepest>>>>;
 
-/// RRCA-Net at depth 4, widths 8..64, with residual pairs `Rl`, `P` passes, decoder and head.
-type Widths8To64<
-    const IN: usize,
-    const R0: usize,
-    const R1: usize,
-    const R2: usize,
-    const R3: usize,
-    const P: usize,
-    Decoder,
-    Head,
-    E,
-    D,
-> = RrcaNet<IN, 8, P, Encoder4<8, 16, 32, 64, R0, R1, R2, R3, P, E, D>, Decoder, Head, E, D>;
+/// Channel attention with C / 8 hidden units (the authors' reduction), per width.
+type Ca<const C: usize, const HIDDEN: usize, E, D> = ChannelAttention<C, HIDDEN, E, D>;
 
-/// The default DIAAM decoder at widths 8..64.
-type Diaams8To64<const P: usize, E, D> = Diaams4<
-    8,
-    16,
-    32,
-    64,
-    P,
-    ChannelAttention<8, 1, E, D>,
-    ChannelAttention<16, 2, E, D>,
-    ChannelAttention<32, 4, E, D>,
-    E,
-    D,
->;
+/// The default DIAAM decoder at widths 8..64 with `P` passes.
+#[rustfmt::skip]
+type Diaams8To64<const P: usize, E, D> =
+    Diaams4<8, 16, 32, 64, P, Ca<8, 1, E, D>, Ca<16, 2, E, D>, Ca<32, 4, E, D>, E, D>;
 
-/// ResNet-18 backbone (3, 2, 2, 2 pairs) at widths 8..64 with `P` passes.
+/// RRCA-Net at widths 8..64, depth 4, with `Rl` = pairs - 1, `P` passes, decoder and head.
+#[rustfmt::skip]
+type Widths8To64<const IN: usize, const R0: usize, const R1: usize, const R2: usize,
+                 const R3: usize, const P: usize, Decoder, Head, E, D> =
+    RrcaNet<IN, 8, P, Encoder4<8, 16, 32, 64, R0, R1, R2, R3, P, E, D>, Decoder, Head, E, D>;
+
+/// The ResNet-18 backbone (pairs 3, 2, 2, 2) at widths 8..64 with `P` passes.
 type Resnet18<const IN: usize, const P: usize, Decoder, Head, E, D> =
     Widths8To64<IN, 2, 1, 1, 1, P, Decoder, Head, E, D>;
 
+/// The feature stacking head at width 8 over 3 passes.
+type Fsm8<E, D> = FeatureStacking<8, 24, 3, E, D>;
+
 /// RRCA-Net, ResNet-10 backbone (pairs 2, 1, 1, 1), widths 8..64, N = 2.
 pub type R10<const IN: usize, E, D> =
-    Widths8To64<IN, 1, 0, 0, 0, 3, Diaams8To64<3, E, D>, FeatureStacking<8, 24, 3, E, D>, E, D>;
+    Widths8To64<IN, 1, 0, 0, 0, 3, Diaams8To64<3, E, D>, Fsm8<E, D>, E, D>;
 /// RRCA-Net, ResNet-18 backbone (pairs 3, 2, 2, 2), widths 8..64, N = 2: the paper's default.
-pub type R18<const IN: usize, E, D> =
-    Resnet18<IN, 3, Diaams8To64<3, E, D>, FeatureStacking<8, 24, 3, E, D>, E, D>;
+pub type R18<const IN: usize, E, D> = Resnet18<IN, 3, Diaams8To64<3, E, D>, Fsm8<E, D>, E, D>;
 /// RRCA-Net, ResNet-34 backbone (pairs 4, 4, 6, 3), widths 8..64, N = 2.
 pub type R34<const IN: usize, E, D> =
-    Widths8To64<IN, 3, 3, 5, 2, 3, Diaams8To64<3, E, D>, FeatureStacking<8, 24, 3, E, D>, E, D>;
-/// ResNet-18 at widths 4..32 (the first DIAAM's attention has 0 hidden units).
-pub type R18W4<const IN: usize, E, D> = RrcaNet<
-    IN,
-    4,
-    3,
+    Widths8To64<IN, 3, 3, 5, 2, 3, Diaams8To64<3, E, D>, Fsm8<E, D>, E, D>;
+
+/// ResNet-18 at widths 4..32 (the first DIAAM's channel attention has 0 hidden units).
+#[rustfmt::skip]
+pub type R18W4<const IN: usize, E, D> = RrcaNet<IN, 4, 3,
     Encoder4<4, 8, 16, 32, 2, 1, 1, 1, 3, E, D>,
-    Diaams4<
-        4,
-        8,
-        16,
-        32,
-        3,
-        ChannelAttention<4, 0, E, D>,
-        ChannelAttention<8, 1, E, D>,
-        ChannelAttention<16, 2, E, D>,
-        E,
-        D,
-    >,
-    FeatureStacking<4, 12, 3, E, D>,
-    E,
-    D,
->;
+    Diaams4<4, 8, 16, 32, 3, Ca<4, 0, E, D>, Ca<8, 1, E, D>, Ca<16, 2, E, D>, E, D>,
+    FeatureStacking<4, 12, 3, E, D>, E, D>;
+
 /// ResNet-18 at widths 16..128.
-pub type R18W16<const IN: usize, E, D> = RrcaNet<
-    IN,
-    16,
-    3,
+#[rustfmt::skip]
+pub type R18W16<const IN: usize, E, D> = RrcaNet<IN, 16, 3,
     Encoder4<16, 32, 64, 128, 2, 1, 1, 1, 3, E, D>,
-    Diaams4<
-        16,
-        32,
-        64,
-        128,
-        3,
-        ChannelAttention<16, 2, E, D>,
-        ChannelAttention<32, 4, E, D>,
-        ChannelAttention<64, 8, E, D>,
-        E,
-        D,
-    >,
-    FeatureStacking<16, 48, 3, E, D>,
-    E,
-    D,
->;
-/// Depth 3, widths 8, 16, 32, pairs 3, 3, 3.
-pub type D3<const IN: usize, E, D> = RrcaNet<
-    IN,
-    8,
-    3,
+    Diaams4<16, 32, 64, 128, 3, Ca<16, 2, E, D>, Ca<32, 4, E, D>, Ca<64, 8, E, D>, E, D>,
+    FeatureStacking<16, 48, 3, E, D>, E, D>;
+
+/// Depth 3: widths 8, 16, 32, pairs 3, 3, 3.
+#[rustfmt::skip]
+pub type D3<const IN: usize, E, D> = RrcaNet<IN, 8, 3,
     Encoder3<8, 16, 32, 2, 2, 2, 3, E, D>,
-    Diaams3<8, 16, 32, 3, ChannelAttention<8, 1, E, D>, ChannelAttention<16, 2, E, D>, E, D>,
-    FeatureStacking<8, 24, 3, E, D>,
-    E,
-    D,
->;
-/// Depth 5, widths 8..128, pairs 1, 2, 2, 2, 2.
-pub type D5<const IN: usize, E, D> = RrcaNet<
-    IN,
-    8,
-    3,
+    Diaams3<8, 16, 32, 3, Ca<8, 1, E, D>, Ca<16, 2, E, D>, E, D>,
+    Fsm8<E, D>, E, D>;
+
+/// Depth 5: widths 8..128, pairs 1, 2, 2, 2, 2.
+#[rustfmt::skip]
+pub type D5<const IN: usize, E, D> = RrcaNet<IN, 8, 3,
     Encoder5<8, 16, 32, 64, 128, 0, 1, 1, 1, 1, 3, E, D>,
-    Diaams5<
-        8,
-        16,
-        32,
-        64,
-        128,
-        3,
-        ChannelAttention<8, 1, E, D>,
-        ChannelAttention<16, 2, E, D>,
-        ChannelAttention<32, 4, E, D>,
-        ChannelAttention<64, 8, E, D>,
-        E,
-        D,
-    >,
-    FeatureStacking<8, 24, 3, E, D>,
-    E,
-    D,
->;
+    Diaams5<8, 16, 32, 64, 128, 3,
+            Ca<8, 1, E, D>, Ca<16, 2, E, D>, Ca<32, 4, E, D>, Ca<64, 8, E, D>, E, D>,
+    Fsm8<E, D>, E, D>;
+
 /// Depth 5 at widths 4..64.
-pub type D5W4<const IN: usize, E, D> = RrcaNet<
-    IN,
-    4,
-    3,
+#[rustfmt::skip]
+pub type D5W4<const IN: usize, E, D> = RrcaNet<IN, 4, 3,
     Encoder5<4, 8, 16, 32, 64, 0, 1, 1, 1, 1, 3, E, D>,
-    Diaams5<
-        4,
-        8,
-        16,
-        32,
-        64,
-        3,
-        ChannelAttention<4, 0, E, D>,
-        ChannelAttention<8, 1, E, D>,
-        ChannelAttention<16, 2, E, D>,
-        ChannelAttention<32, 4, E, D>,
-        E,
-        D,
-    >,
-    FeatureStacking<4, 12, 3, E, D>,
-    E,
-    D,
->;
+    Diaams5<4, 8, 16, 32, 64, 3,
+            Ca<4, 0, E, D>, Ca<8, 1, E, D>, Ca<16, 2, E, D>, Ca<32, 4, E, D>, E, D>,
+    FeatureStacking<4, 12, 3, E, D>, E, D>;
+
 /// Depth 5 at widths 16..256.
-pub type D5W16<const IN: usize, E, D> = RrcaNet<
-    IN,
-    16,
-    3,
+#[rustfmt::skip]
+pub type D5W16<const IN: usize, E, D> = RrcaNet<IN, 16, 3,
     Encoder5<16, 32, 64, 128, 256, 0, 1, 1, 1, 1, 3, E, D>,
-    Diaams5<
-        16,
-        32,
-        64,
-        128,
-        256,
-        3,
-        ChannelAttention<16, 2, E, D>,
-        ChannelAttention<32, 4, E, D>,
-        ChannelAttention<64, 8, E, D>,
-        ChannelAttention<128, 16, E, D>,
-        E,
-        D,
-    >,
-    FeatureStacking<16, 48, 3, E, D>,
-    E,
-    D,
->;
+    Diaams5<16, 32, 64, 128, 256, 3,
+            Ca<16, 2, E, D>, Ca<32, 4, E, D>, Ca<64, 8, E, D>, Ca<128, 16, E, D>, E, D>,
+    FeatureStacking<16, 48, 3, E, D>, E, D>;
+
 /// ResNet-18, N = 0 (one pass).
 pub type R18N0<const IN: usize, E, D> =
     Resnet18<IN, 1, Diaams8To64<1, E, D>, FeatureStacking<8, 8, 1, E, D>, E, D>;
@@ -353,63 +152,41 @@ pub type R18N1<const IN: usize, E, D> =
 /// ResNet-18, N = 3.
 pub type R18N3<const IN: usize, E, D> =
     Resnet18<IN, 4, Diaams8To64<4, E, D>, FeatureStacking<8, 32, 4, E, D>, E, D>;
-/// ResNet-18 with deep supervision: one head on every pass.
+/// ResNet-18 with deep supervision: one shared head on every pass.
 pub type R18Ds<const IN: usize, E, D> =
     Resnet18<IN, 3, Diaams8To64<3, E, D>, PassHead<8, true, E, D>, E, D>;
 /// ResNet-18 without FSM: the head on the last pass only.
 pub type R18NoFsm<const IN: usize, E, D> =
     Resnet18<IN, 3, Diaams8To64<3, E, D>, PassHead<8, false, E, D>, E, D>;
-/// DIAAM ablation "concatenate": all encoder levels at full resolution (120 channels),
-/// fused by one residual pair shared by the passes.
-pub type R18Concat<const IN: usize, E, D> = Resnet18<
-    IN,
-    3,
-    StackedFusion<120, 8, ResidualPair<120, 8, E, D>>,
-    FeatureStacking<8, 24, 3, E, D>,
-    E,
-    D,
->;
-/// DIAAM ablation "element-wise summation": all encoder levels at full resolution, each
-/// projected to 8 channels by a conv1x1 and summed (one conv1x1 on the stack), shared by the
-/// passes.
-pub type R18Sum<const IN: usize, E, D> = Resnet18<
-    IN,
-    3,
-    StackedFusion<120, 8, Conv1x1<120, 8, E, D>>,
-    FeatureStacking<8, 24, 3, E, D>,
-    E,
-    D,
->;
-/// DIAAM ablation "without CA".
-pub type R18NoCa<const IN: usize, E, D> = Resnet18<
-    IN,
-    3,
-    Diaams4<8, 16, 32, 64, 3, NoAttention, NoAttention, NoAttention, E, D>,
-    FeatureStacking<8, 24, 3, E, D>,
-    E,
-    D,
->;
 
-/// The U-Net decoder of the ResUNet baselines at widths 8..64: per level, concatenation and
-/// a residual pair.
-type UnetDecoder8To64<const P: usize, E, D> = DecoderLevel<
-    8,
-    16,
-    P,
-    ConcatenateFusion<8, 16, 24, E, D>,
-    DecoderLevel<
-        16,
-        32,
-        P,
-        ConcatenateFusion<16, 32, 48, E, D>,
-        DecoderLevel<32, 64, P, ConcatenateFusion<32, 64, 96, E, D>, Deepest>,
-    >,
->;
-/// Baseline ResUNet (ResNet-18 encoder, U-Net decoder, one pass).
+/// DIAAM ablation "concatenate": every encoder level upsampled to full resolution (120
+/// channels), concatenated and fused by one residual pair shared by the passes.
+pub type R18Concat<const IN: usize, E, D> =
+    Resnet18<IN, 3, StackedFusion<120, 8, ResidualPair<120, 8, E, D>>, Fsm8<E, D>, E, D>;
+/// DIAAM ablation "element-wise summation": every encoder level upsampled to full
+/// resolution, projected to 8 channels by a conv1x1 and summed (= one conv1x1 on the
+/// stack), shared by the passes.
+pub type R18Sum<const IN: usize, E, D> =
+    Resnet18<IN, 3, StackedFusion<120, 8, Conv1x1<120, 8, E, D>>, Fsm8<E, D>, E, D>;
+/// DIAAM ablation "without CA".
+#[rustfmt::skip]
+pub type R18NoCa<const IN: usize, E, D> = Resnet18<IN, 3,
+    Diaams4<8, 16, 32, 64, 3, NoAttention, NoAttention, NoAttention, E, D>,
+    Fsm8<E, D>, E, D>;
+
+/// The U-Net decoder of the ResUNet baselines at widths 8..64: per level and pass,
+/// concatenation and a residual pair.
+#[rustfmt::skip]
+type UnetDecoder8To64<const P: usize, E, D> =
+    DecoderLevel<8, 16, P, ConcatenateFusion<8, 16, 24, E, D>,
+        DecoderLevel<16, 32, P, ConcatenateFusion<16, 32, 48, E, D>,
+            DecoderLevel<32, 64, P, ConcatenateFusion<32, 64, 96, E, D>, Deepest>>>;
+
+/// Baseline ResUNet (ResNet-18 encoder, U-Net decoder, one pass, no FSM).
 pub type ResUnet<const IN: usize, E, D> =
     Resnet18<IN, 1, UnetDecoder8To64<1, E, D>, PassHead<8, false, E, D>, E, D>;
 /// Baseline ResUNet with the reusable-convolution block plugged in: three passes through
-/// the shared encoder convolutions, prediction from the last.
+/// the shared encoder convolutions, prediction from the last pass (no FSM).
 pub type ResUnetRucb<const IN: usize, E, D> =
     Resnet18<IN, 3, UnetDecoder8To64<3, E, D>, PassHead<8, false, E, D>, E, D>;
 

@@ -4,7 +4,7 @@
 //! (reusable-convolution levels whose convolutions every pass shares) and the decoder (one
 //! DIAAM per level and pass), pass t + 1 starting from pass t's decoder output; the head turns
 //! the passes' outputs into logits. Every configuration is a type ([`configs`]) built from the
-//! blocks in [`crate::nn`]; [`ModelName`] and [`with_model!`] select one at run time.
+//! blocks in [`crate::nn`]; [`ModelName`] and [`with_model!`](crate::with_model) select one at run time.
 
 mod checkpoint;
 #[macro_use]
@@ -23,6 +23,9 @@ use crate::ops::{Float, Image};
 use dfdx::nn::BuildModule;
 use dfdx::prelude::{Device, Dtype, ModuleVisitor, NoneTape, OwnedTape, Storage, TensorCollection};
 use dfdx::tensor::WithEmptyTape;
+
+/// The logit maps a model returns: one per supervised pass, the prediction last.
+pub type LogitMaps<E, D, T> = Vec<Image<1, E, D, T>>;
 
 /// RRCA-Net with `IN` input channels, `F0` channels at full resolution and `P` passes.
 #[derive(Clone, Debug)]
@@ -59,7 +62,7 @@ where
     pub fn forward<T: Mode<E, D>>(
         &mut self,
         image: Image<IN, E, D, T>,
-    ) -> Result<Vec<Image<1, E, D, T>>>
+    ) -> Result<LogitMaps<E, D, T>>
     where
         Encoder: PassModule<Image<F0, E, D, T>>,
         Decoder: PassModule<Encoder::Output, Output = Image<F0, E, D, T>>,
@@ -91,11 +94,11 @@ pub trait Segmenter<const IN: usize, E: Float, D: Backend<E>>: BuildModule<D, E>
     fn forward_train(
         &mut self,
         image: Image<IN, E, D, OwnedTape<E, D>>,
-    ) -> Result<Vec<Image<1, E, D, OwnedTape<E, D>>>>;
+    ) -> Result<LogitMaps<E, D, OwnedTape<E, D>>>;
 
     /// Eval mode: running-statistics BatchNorm, nothing modified. The logit maps, the
     /// prediction last.
-    fn forward_eval(&mut self, image: Image<IN, E, D>) -> Result<Vec<Image<1, E, D>>>;
+    fn forward_eval(&mut self, image: Image<IN, E, D>) -> Result<LogitMaps<E, D, NoneTape>>;
 
     /// Sets the final conv's bias to logit(`prior`), so that every pixel starts at target
     /// probability `prior` (e.g. 0.01 gives -4.6).
@@ -129,11 +132,11 @@ where
     fn forward_train(
         &mut self,
         image: Image<IN, E, D, OwnedTape<E, D>>,
-    ) -> Result<Vec<Image<1, E, D, OwnedTape<E, D>>>> {
+    ) -> Result<LogitMaps<E, D, OwnedTape<E, D>>> {
         self.forward(image)
     }
 
-    fn forward_eval(&mut self, image: Image<IN, E, D>) -> Result<Vec<Image<1, E, D>>> {
+    fn forward_eval(&mut self, image: Image<IN, E, D>) -> Result<LogitMaps<E, D, NoneTape>> {
         self.forward(image)
     }
 
