@@ -5,6 +5,7 @@
 
 use crate::ops::Float;
 use dfdx::prelude::{Device, Shape, Tensor};
+use dfdx::shapes::HasShape;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -39,5 +40,3 @@ pub(crate) fn fan_in_uniform<S: Shape, E: Float, D: Device<E>>(
     let bound = 1.0 / (fan_in as f64).sqrt();
     fill_from_host(t, |rng| rng.gen_range(-bound..bound))
 }
-
-use dfdx::shapes::HasShape;

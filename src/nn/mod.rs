@@ -37,6 +37,7 @@ use dfdx::prelude::{
     Axis, Bilinear, Const, Cpu, Device, Module, ModuleMut, NoneTape, OwnedTape, RealizeTo, Tape,
     Tensor, TryConcatAlong, TryUpscale2D,
 };
+use dfdx::shapes::HasShape;
 
 /// What a block's forward pass can fail with: an op rejecting a shape (e.g. an odd size at a
 /// pooling step) or the device failing.
@@ -151,8 +152,6 @@ pub fn unsized_channels<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
     x.try_realize()
         .map_err(|_| OpError::Device("a static shape is a run-time shape".into()))
 }
-
-use dfdx::shapes::HasShape;
 
 /// A block from `I` to `O` channels applied the same way in every pass (the stem, the
 /// stacking fusions, the heads' residual pair).
