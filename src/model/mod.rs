@@ -218,6 +218,12 @@ mod tests {
         for &name in ModelName::ALL {
             with_model!(name, M => {
                 let mut model = M::<3, f32, Cpu>::build(&device);
+                let multiple = match name {
+                    ModelName::D3 => 4,
+                    ModelName::D5 | ModelName::D5W4 | ModelName::D5W16 => 16,
+                    _ => 8,
+                };
+                assert_eq!(M::<3, f32, Cpu>::SIZE_MULTIPLE, multiple, "{name}");
                 let x = image(&device, 2, 16);
                 let train = model.forward_train(x.leaky_trace()).unwrap();
                 let eval = model.forward_eval(x).unwrap();

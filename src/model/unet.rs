@@ -143,7 +143,7 @@ where
     }
 }
 
-/// A decoder level (Sec. III-C): decodes the deeper pyramid to `HI` channels, upsamples it x2
+/// A decoder level (Fig. 3, decoder): decodes the deeper pyramid to `HI` channels, upsamples it x2
 /// and fuses it with this level's skip connection (`LO` channels) by pass t's own fusion
 /// module (a [`crate::nn::Diaam`] in RRCA-Net).
 #[derive(Clone, Debug)]

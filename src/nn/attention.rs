@@ -1,4 +1,4 @@
-//! Channel attention (Sec. III-C, inside DIAAM): CA(z) = sigmoid(mlp(avgpool(z)) +
+//! Channel attention (CA, inside the paper's DIAAM): CA(z) = sigmoid(mlp(avgpool(z)) +
 //! mlp(maxpool(z))) with global pools and one MLP (C -> HID -> C, no biases, ReLU between)
 //! shared by both pooled vectors; the module returns z * CA(z).
 //!

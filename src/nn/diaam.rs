@@ -1,4 +1,4 @@
-//! The dual interactive attention aggregation module (DIAAM, Sec. III-C): fuses a skip
+//! The dual interactive attention aggregation module (DIAAM, paper Fig. 3): fuses a skip
 //! connection (low-level, `LO` channels) with the upsampled deeper decoder output
 //! (high-level, `HI` channels).
 

@@ -1,4 +1,4 @@
-//! Output heads (Sec. III-D): the feature stacking module (FSM) that concatenates every
+//! Output heads (paper Fig. 3, FSM): the feature stacking module (FSM) that concatenates every
 //! pass' decoder output, and the ablations that use the last pass only or supervise every
 //! pass (deep supervision).
 

@@ -1,8 +1,9 @@
 //! Building blocks of RRCA-Net (Liu et al., IEEE JSTARS 2025), one type per paper component:
 //! the residual pair and its shortcut ([`ResidualPair`], [`Shortcut`]), the reusable-convolution
-//! block of one encoder level ([`ReusableConvLevel`], Sec. III-B), channel attention
-//! ([`ChannelAttention`]), the dual interactive attention aggregation module ([`Diaam`],
-//! Sec. III-C; U-Net's [`ConcatenateFusion`] for the ResUNet baselines) and the output heads ([`FeatureStacking`], [`PassHead`], Sec. III-D).
+//! block of one encoder level ([`ReusableConvLevel`]), channel attention
+//! ([`ChannelAttention`]), the dual interactive attention aggregation module ([`Diaam`];
+//! U-Net's [`ConcatenateFusion`] for the ResUNet baselines) and the output heads
+//! ([`FeatureStacking`], [`PassHead`]).
 //!
 //! Every block is generic over the element type `E` and a device `D: Backend<E>` (dfdx's CPU or
 //! CUDA device with our [`crate::ops::SpatialOps`]), and implements dfdx's `TensorCollection`,

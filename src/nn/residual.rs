@@ -13,7 +13,7 @@ use dfdx::prelude::{
 };
 use dfdx::tensor_ops::TryAdd;
 
-/// The two 3x3 convolutions of a residual pair (Sec. III-B).
+/// The two 3x3 convolutions of a residual pair (shared across passes in the RuCB).
 #[derive(Clone, Debug)]
 pub struct ConvPair<const I: usize, const O: usize, E: Dtype, D: Storage<E>> {
     /// First convolution, `I` -> `O`.

@@ -1,4 +1,4 @@
-//! The reusable-convolution block (RuCB, Sec. III-B): one encoder level's residual pairs,
+//! The reusable-convolution block (RuCB, paper Fig. 3): one encoder level's residual pairs,
 //! whose convolutions are created once and shared by every pass, while each pass owns its
 //! BatchNorms and the shortcut of the level's first pair.
 
@@ -17,7 +17,7 @@ pub struct LevelNorms<const IN: usize, const F: usize, const REST: usize, E: Dty
 }
 
 /// One encoder level of the RuCB: `1 + REST` residual pairs from `IN` to `F` channels whose
-/// convolutions serve all `P` passes (Sec. III-B).
+/// convolutions serve all `P` passes (the paper's RuCB).
 #[derive(Clone, Debug)]
 pub struct ReusableConvLevel<
     const IN: usize,
