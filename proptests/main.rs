@@ -1,4 +1,8 @@
 //! Property tests, one module per area of the crate.
 
+mod data;
 mod loss;
 mod metrics;
+mod model;
+mod norm_ops;
+mod ops;
