@@ -2,6 +2,8 @@
 //! and a `run` function; errors carry `anyhow` context and end the process with a clear
 //! message and a non-zero exit code.
 
+mod dataset;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -17,11 +19,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Find, validate and summarise an IRSTD dataset (SIRST, DNANet or BasicIRSTD layout).
+    Dataset(dataset::DatasetArgs),
+}
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Dataset(args) => dataset::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
