@@ -3,6 +3,7 @@
 //! message and a non-zero exit code.
 
 mod dataset;
+mod synth;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,12 +23,15 @@ struct Cli {
 enum Command {
     /// Find, validate and summarise an IRSTD dataset (SIRST, DNANet or BasicIRSTD layout).
     Dataset(dataset::DatasetArgs),
+    /// Generate the synthetic infrared small-target dataset (DNANet layout, 80/20 split).
+    Synth(synth::SynthArgs),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         Command::Dataset(args) => dataset::run(args),
+        Command::Synth(args) => synth::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -220,6 +220,44 @@ mod tests {
         assert_eq!(read_image(&gray_as_rgb).unwrap().planes, vec![vec![0.2]]);
     }
 
+    /// Writes a PNG with the `png` crate (the `image` crate cannot write palette or
+    /// 1-bit files).
+    fn write_png(path: &Path, width: u32, color: png::ColorType, depth: png::BitDepth, palette: Option<Vec<u8>>, data: &[u8]) {
+        let file = std::fs::File::create(path).unwrap();
+        let mut encoder = png::Encoder::new(file, width, 1);
+        encoder.set_color(color);
+        encoder.set_depth(depth);
+        if let Some(palette) = palette {
+            encoder.set_palette(palette);
+        }
+        encoder.write_header().unwrap().write_image_data(data).unwrap();
+    }
+
+    #[test]
+    fn reads_palette_one_bit_and_jpeg_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let palette = dir.path().join("palette.png");
+        let colours = vec![0, 0, 0, 255, 255, 255, 10, 20, 30];
+        write_png(&palette, 3, png::ColorType::Indexed, png::BitDepth::Eight, Some(colours), &[1, 0, 2]);
+        let image = read_image(&palette).unwrap();
+        assert_eq!(image.planes.len(), 3);
+        assert_eq!(image.planes[0], vec![1.0, 0.0, 10.0 / 255.0]);
+        assert_eq!(image.planes[2], vec![1.0, 0.0, 30.0 / 255.0]);
+        assert_eq!(read_mask(&palette).unwrap().pixels, vec![1, 0, 1]);
+
+        // A 1-bit mask like the SIRST release's: bits 0, 1, 1, 0.
+        let one_bit = dir.path().join("one_bit.png");
+        write_png(&one_bit, 4, png::ColorType::Grayscale, png::BitDepth::One, None, &[0b0110_0000]);
+        assert_eq!(read_mask(&one_bit).unwrap().pixels, vec![0, 1, 1, 0]);
+        assert_eq!(read_image(&one_bit).unwrap().planes, vec![vec![0.0, 1.0, 1.0, 0.0]]);
+
+        let jpeg = dir.path().join("flat.jpg");
+        GrayImage::from_pixel(16, 16, Luma([128])).save(&jpeg).unwrap();
+        let image = read_image(&jpeg).unwrap();
+        assert_eq!((image.width, image.height, image.planes.len()), (16, 16, 1));
+        assert!(image.planes[0].iter().all(|v| (v - 128.0 / 255.0).abs() < 0.02));
+    }
+
     #[test]
     fn masks_treat_any_nonzero_pixel_as_target() {
         let dir = tempfile::tempdir().unwrap();

@@ -7,9 +7,8 @@
 
 use super::dataset::Sample;
 use super::preprocess::{prepare, write_input, InputChannels, Transform};
-use rand::rngs::StdRng;
+use super::seeding::derived_rng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use rayon::prelude::*;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
@@ -95,20 +94,6 @@ impl LoaderConfig {
     }
 }
 
-/// SplitMix64 finaliser: spreads (seed, epoch, index) into independent generator seeds.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The generator for one purpose of one epoch (`stream` = sample index, or `u64::MAX` for
-/// the shuffle).
-fn generator(seed: u64, epoch: u64, stream: u64) -> StdRng {
-    StdRng::seed_from_u64(mix(mix(mix(seed) ^ epoch) ^ stream))
-}
-
 /// Makes batches of some samples of a dataset (e.g. one split).
 #[derive(Debug, Clone)]
 pub struct BatchLoader {
@@ -148,7 +133,7 @@ impl BatchLoader {
     pub fn epoch_order(&self, epoch: u64) -> Vec<Vec<usize>> {
         let mut order = self.indices.clone();
         if self.config.shuffle {
-            order.shuffle(&mut generator(self.config.seed, epoch, u64::MAX));
+            order.shuffle(&mut derived_rng(self.config.seed, epoch, u64::MAX));
         }
         order
             .chunks(self.config.batch_size)
@@ -163,7 +148,7 @@ impl BatchLoader {
         let prepared: Vec<_> = members
             .par_iter()
             .map(|&index| {
-                let mut rng = generator(config.seed, epoch, index as u64);
+                let mut rng = derived_rng(config.seed, epoch, index as u64);
                 prepare(&self.samples[index], config.transform, config.channels, &mut rng)
             })
             .collect();

@@ -17,6 +17,8 @@ pub mod loader;
 pub mod preprocess;
 mod regions;
 pub mod resample;
+mod seeding;
+pub mod synthetic;
 
 pub use dataset::{
     split_off_validation, Dataset, DatasetError, DatasetOptions, DatasetProblem, DatasetWarning,

@@ -199,10 +199,13 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
-    /// A sample whose image equals its mask: bright squares on black.
+    /// A sample whose image equals its mask: a random pattern of bright 10 x 10 cells.
     fn squares(width: usize, height: usize) -> Sample {
         let pixels: Vec<u8> = (0..width * height)
-            .map(|i| u8::from((i % width) % 9 < 3 && (i / width) % 7 < 3))
+            .map(|i| {
+                let cell = ((i % width) / 10 * 7919 + (i / width) / 10 * 104_729) as u64;
+                u8::from((cell.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61) % 2 == 1)
+            })
             .collect();
         Sample {
             id: "squares".into(),
@@ -229,16 +232,21 @@ mod tests {
             );
             assert_eq!(a, again);
             assert_eq!((a.width, a.height, a.mask.len()), (64, 64, 64 * 64));
-            // Alignment: target pixels are bright, background dark (blur and bilinear
-            // edges blend, so compare the means).
-            let (mut target, mut background) = (vec![], vec![]);
-            for (&m, &v) in a.mask.iter().zip(&a.planes[0]) {
-                if m == 1 { target.push(v) } else { background.push(v) }
-            }
-            let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
-            if !target.is_empty() {
-                assert!(mean(&target) > 0.6 && mean(&background) < 0.25, "seed {seed}");
-            }
+            // Alignment: the image equals the mask before augmentation, so target pixels
+            // stay bright and background dark (bilinear edges and blur blend a little);
+            // the mirrored mask, misaligned, separates them far worse.
+            let contrast = |mask: &[u8]| {
+                let (mut target, mut background) = ((0.0, 0), (0.0, 0));
+                for (&m, &v) in mask.iter().zip(&a.planes[0]) {
+                    let side = if m == 1 { &mut target } else { &mut background };
+                    *side = (side.0 + v, side.1 + 1);
+                }
+                target.0 / target.1.max(1) as f32 - background.0 / background.1.max(1) as f32
+            };
+            let mut mirrored = a.mask.clone();
+            crate::data::resample::flip_horizontal(&mut mirrored, 64);
+            let (aligned, misaligned) = (contrast(&a.mask), contrast(&mirrored));
+            assert!(aligned > 0.6 && aligned > misaligned + 0.3, "seed {seed}: {aligned} vs {misaligned}");
         }
     }
 
@@ -258,6 +266,6 @@ mod tests {
             let padding = input[channel * 18 * 17 + 17 * 17 + 16];
             assert!((padding + IMAGENET_MEAN[channel] / IMAGENET_STD[channel]).abs() < 1e-6);
         }
-        assert_eq!(mask.iter().sum::<f32>() as usize, prepared.mask.iter().map(|&m| m as usize).sum());
+        assert_eq!(mask.iter().sum::<f32>() as usize, prepared.mask.iter().map(|&m| m as usize).sum::<usize>());
     }
 }
