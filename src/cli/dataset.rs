@@ -74,7 +74,9 @@ pub fn run(args: DatasetArgs) -> anyhow::Result<()> {
 
     if args.json {
         let mut json = serde_json::to_value(&statistics)?;
-        let object = json.as_object_mut().expect("statistics serialise to an object");
+        let object = json
+            .as_object_mut()
+            .expect("statistics serialise to an object");
         object.insert("dataset".into(), args.dataset.display().to_string().into());
         object.insert("layout".into(), dataset.scheme.layout.to_string().into());
         object.insert("split_scheme".into(), dataset.scheme.name.clone().into());

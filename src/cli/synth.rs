@@ -26,7 +26,10 @@ pub struct SynthArgs {
 /// Runs `rrcanet synth`.
 pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     let start = Instant::now();
-    let summary = write_synthetic_dataset(&args.out, SyntheticConfig::new(args.count, args.size, args.seed))?;
+    let summary = write_synthetic_dataset(
+        &args.out,
+        SyntheticConfig::new(args.count, args.size, args.seed),
+    )?;
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "wrote {} images ({} train, {} test) of {} x {} to {} in {seconds:.1} s",

@@ -347,13 +347,16 @@ fn read_splits(
         for id in &ids {
             *counts.entry(id).or_default() += 1;
         }
-        problems.extend(counts.into_iter().filter(|&(_, c)| c > 1).map(|(id, count)| {
-            DatasetProblem::DuplicateId {
-                path: path.clone(),
-                id: id.to_owned(),
-                count,
-            }
-        }));
+        problems.extend(
+            counts
+                .into_iter()
+                .filter(|&(_, c)| c > 1)
+                .map(|(id, count)| DatasetProblem::DuplicateId {
+                    path: path.clone(),
+                    id: id.to_owned(),
+                    count,
+                }),
+        );
         splits.insert(name.clone(), ids);
     }
     splits
@@ -424,7 +427,13 @@ fn load_sample(
             image_size,
         }]);
     }
-    let pixels = resize_nearest(&mask.pixels, mask.width, mask.height, image.width, image.height);
+    let pixels = resize_nearest(
+        &mask.pixels,
+        mask.width,
+        mask.height,
+        image.width,
+        image.height,
+    );
     let warning = DatasetWarning::MaskResized {
         mask: files.mask.clone(),
         from: mask_size,
@@ -566,8 +575,15 @@ impl Dataset {
 /// Carves a validation part off `indices` for model selection: a seeded shuffle, then the
 /// first `round(fraction * n)` (at least one when `fraction > 0` and two or more indices)
 /// become validation. Returns (train, validation), each sorted as in `indices`.
-pub fn split_off_validation(indices: &[usize], fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    assert!((0.0..1.0).contains(&fraction), "validation fraction must be in [0, 1)");
+pub fn split_off_validation(
+    indices: &[usize],
+    fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
+    assert!(
+        (0.0..1.0).contains(&fraction),
+        "validation fraction must be in [0, 1)"
+    );
     let mut shuffled = indices.to_vec();
     shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     let wanted = (fraction * indices.len() as f64).round() as usize;
@@ -589,12 +605,18 @@ mod tests {
         let indices: Vec<usize> = (0..100).map(|i| i * 3).collect();
         let (train, val) = split_off_validation(&indices, 0.2, 7);
         assert_eq!((train.len(), val.len()), (80, 20));
-        assert_eq!(split_off_validation(&indices, 0.2, 7), (train.clone(), val.clone()));
+        assert_eq!(
+            split_off_validation(&indices, 0.2, 7),
+            (train.clone(), val.clone())
+        );
         assert_ne!(split_off_validation(&indices, 0.2, 8).1, val);
         let mut all: Vec<usize> = train.iter().chain(&val).copied().collect();
         all.sort_unstable();
         assert_eq!(all, indices);
-        assert_eq!(split_off_validation(&indices, 0.0, 7).1, Vec::<usize>::new());
+        assert_eq!(
+            split_off_validation(&indices, 0.0, 7).1,
+            Vec::<usize>::new()
+        );
     }
 
     #[test]
@@ -604,7 +626,11 @@ mod tests {
             height: 2,
             pixels,
         };
-        let masks = [mask(vec![1, 0, 1, 0, 0, 1]), mask(vec![0; 6]), mask(vec![1, 1, 0, 0, 1, 0])];
+        let masks = [
+            mask(vec![1, 0, 1, 0, 0, 1]),
+            mask(vec![0; 6]),
+            mask(vec![1, 1, 0, 0, 1, 0]),
+        ];
         let stats = TargetStatistics::of_masks(&masks);
         assert_eq!(stats.images, 3);
         assert_eq!(stats.targets, 3);

@@ -98,7 +98,11 @@ fn decode(path: &Path) -> Result<DynamicImage, ImageReadError> {
         .with_guessed_format()
         .map_err(|e| error(format!("cannot read: {e}")))?
         .decode()
-        .map_err(|e| error(format!("cannot decode (unsupported, corrupt or truncated): {e}")))
+        .map_err(|e| {
+            error(format!(
+                "cannot decode (unsupported, corrupt or truncated): {e}"
+            ))
+        })
 }
 
 /// Splits interleaved samples into planes scaled by `1 / max`, ignoring trailing
@@ -195,7 +199,10 @@ mod tests {
     fn reads_8_and_16_bit_grayscale_and_rgb() {
         let dir = tempfile::tempdir().unwrap();
         let gray8 = dir.path().join("g8.png");
-        GrayImage::from_raw(2, 1, vec![0, 255]).unwrap().save(&gray8).unwrap();
+        GrayImage::from_raw(2, 1, vec![0, 255])
+            .unwrap()
+            .save(&gray8)
+            .unwrap();
         let image = read_image(&gray8).unwrap();
         assert_eq!((image.width, image.height), (2, 1));
         assert_eq!(image.planes, vec![vec![0.0, 1.0]]);
@@ -209,20 +216,31 @@ mod tests {
         assert_eq!(read_image(&gray16).unwrap().planes, vec![vec![0.0, 1.0]]);
 
         let rgb = dir.path().join("rgb.bmp");
-        RgbImage::from_pixel(1, 1, Rgb([255, 0, 51])).save(&rgb).unwrap();
+        RgbImage::from_pixel(1, 1, Rgb([255, 0, 51]))
+            .save(&rgb)
+            .unwrap();
         let image = read_image(&rgb).unwrap();
         assert_eq!(image.planes, vec![vec![1.0], vec![0.0], vec![0.2]]);
         let expected_l = 0.299 + 0.114 * 0.2;
         assert!((image.luminance()[0] - expected_l).abs() < 1e-6);
 
         let gray_as_rgb = dir.path().join("gray_rgb.png");
-        RgbImage::from_pixel(1, 1, Rgb([51, 51, 51])).save(&gray_as_rgb).unwrap();
+        RgbImage::from_pixel(1, 1, Rgb([51, 51, 51]))
+            .save(&gray_as_rgb)
+            .unwrap();
         assert_eq!(read_image(&gray_as_rgb).unwrap().planes, vec![vec![0.2]]);
     }
 
     /// Writes a PNG with the `png` crate (the `image` crate cannot write palette or
     /// 1-bit files).
-    fn write_png(path: &Path, width: u32, color: png::ColorType, depth: png::BitDepth, palette: Option<Vec<u8>>, data: &[u8]) {
+    fn write_png(
+        path: &Path,
+        width: u32,
+        color: png::ColorType,
+        depth: png::BitDepth,
+        palette: Option<Vec<u8>>,
+        data: &[u8],
+    ) {
         let file = std::fs::File::create(path).unwrap();
         let mut encoder = png::Encoder::new(file, width, 1);
         encoder.set_color(color);
@@ -230,7 +248,11 @@ mod tests {
         if let Some(palette) = palette {
             encoder.set_palette(palette);
         }
-        encoder.write_header().unwrap().write_image_data(data).unwrap();
+        encoder
+            .write_header()
+            .unwrap()
+            .write_image_data(data)
+            .unwrap();
     }
 
     #[test]
@@ -238,7 +260,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let palette = dir.path().join("palette.png");
         let colours = vec![0, 0, 0, 255, 255, 255, 10, 20, 30];
-        write_png(&palette, 3, png::ColorType::Indexed, png::BitDepth::Eight, Some(colours), &[1, 0, 2]);
+        write_png(
+            &palette,
+            3,
+            png::ColorType::Indexed,
+            png::BitDepth::Eight,
+            Some(colours),
+            &[1, 0, 2],
+        );
         let image = read_image(&palette).unwrap();
         assert_eq!(image.planes.len(), 3);
         assert_eq!(image.planes[0], vec![1.0, 0.0, 10.0 / 255.0]);
@@ -247,25 +276,45 @@ mod tests {
 
         // A 1-bit mask like the SIRST release's: bits 0, 1, 1, 0.
         let one_bit = dir.path().join("one_bit.png");
-        write_png(&one_bit, 4, png::ColorType::Grayscale, png::BitDepth::One, None, &[0b0110_0000]);
+        write_png(
+            &one_bit,
+            4,
+            png::ColorType::Grayscale,
+            png::BitDepth::One,
+            None,
+            &[0b0110_0000],
+        );
         assert_eq!(read_mask(&one_bit).unwrap().pixels, vec![0, 1, 1, 0]);
-        assert_eq!(read_image(&one_bit).unwrap().planes, vec![vec![0.0, 1.0, 1.0, 0.0]]);
+        assert_eq!(
+            read_image(&one_bit).unwrap().planes,
+            vec![vec![0.0, 1.0, 1.0, 0.0]]
+        );
 
         let jpeg = dir.path().join("flat.jpg");
-        GrayImage::from_pixel(16, 16, Luma([128])).save(&jpeg).unwrap();
+        GrayImage::from_pixel(16, 16, Luma([128]))
+            .save(&jpeg)
+            .unwrap();
         let image = read_image(&jpeg).unwrap();
         assert_eq!((image.width, image.height, image.planes.len()), (16, 16, 1));
-        assert!(image.planes[0].iter().all(|v| (v - 128.0 / 255.0).abs() < 0.02));
+        assert!(image.planes[0]
+            .iter()
+            .all(|v| (v - 128.0 / 255.0).abs() < 0.02));
     }
 
     #[test]
     fn masks_treat_any_nonzero_pixel_as_target() {
         let dir = tempfile::tempdir().unwrap();
         let ones = dir.path().join("ones.png");
-        GrayImage::from_raw(3, 1, vec![0, 1, 255]).unwrap().save(&ones).unwrap();
+        GrayImage::from_raw(3, 1, vec![0, 1, 255])
+            .unwrap()
+            .save(&ones)
+            .unwrap();
         assert_eq!(read_mask(&ones).unwrap().pixels, vec![0, 1, 1]);
         let red = dir.path().join("red.png");
-        RgbImage::from_raw(2, 1, vec![0, 0, 0, 200, 0, 0]).unwrap().save(&red).unwrap();
+        RgbImage::from_raw(2, 1, vec![0, 0, 0, 200, 0, 0])
+            .unwrap()
+            .save(&red)
+            .unwrap();
         assert_eq!(read_mask(&red).unwrap().pixels, vec![0, 1]);
     }
 

@@ -82,7 +82,9 @@ fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn text_file_stem(path: &Path) -> Option<String> {
-    let is_txt = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"));
+    let is_txt = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("txt"));
     (is_txt && path.is_file())
         .then(|| path.file_stem()?.to_str().map(str::to_owned))
         .flatten()
@@ -114,7 +116,10 @@ pub fn find_split_schemes(root: &Path) -> Vec<SplitScheme> {
                 layout: SplitLayout::BasicIrstd,
                 files,
             }));
-        } else if texts.iter().any(|(stem, _)| REQUIRED_SPLITS.contains(&stem.as_str())) {
+        } else if texts
+            .iter()
+            .any(|(stem, _)| REQUIRED_SPLITS.contains(&stem.as_str()))
+        {
             let layout = if dir_name == SIRST_SPLIT_FOLDER {
                 SplitLayout::SirstRelease
             } else {
@@ -136,7 +141,10 @@ pub fn find_split_schemes(root: &Path) -> Vec<SplitScheme> {
 pub fn index_image_files(dir: &Path) -> BTreeMap<String, Vec<PathBuf>> {
     let mut index: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for path in sorted_entries(dir) {
-        let extension = path.extension().and_then(|e| e.to_str()).map(str::to_lowercase);
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_lowercase);
         let known = extension.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()));
         if let (true, Some(stem)) = (known, path.file_stem().and_then(|s| s.to_str())) {
             index.entry(stem.to_owned()).or_default().push(path.clone());

@@ -106,7 +106,10 @@ impl BatchLoader {
     /// A loader over `samples[i]` for `i` in `indices`.
     pub fn new(samples: Arc<Vec<Sample>>, indices: Vec<usize>, config: LoaderConfig) -> Self {
         assert!(config.batch_size > 0, "batch size must be positive");
-        assert!(indices.iter().all(|&i| i < samples.len()), "sample index out of range");
+        assert!(
+            indices.iter().all(|&i| i < samples.len()),
+            "sample index out of range"
+        );
         Self {
             samples,
             indices,
@@ -149,7 +152,12 @@ impl BatchLoader {
             .par_iter()
             .map(|&index| {
                 let mut rng = derived_rng(config.seed, epoch, index as u64);
-                prepare(&self.samples[index], config.transform, config.channels, &mut rng)
+                prepare(
+                    &self.samples[index],
+                    config.transform,
+                    config.channels,
+                    &mut rng,
+                )
             })
             .collect();
         let round_up = |size: usize| match config.transform {
@@ -171,7 +179,10 @@ impl BatchLoader {
         Batch {
             images,
             masks,
-            ids: members.iter().map(|&i| self.samples[i].id.clone()).collect(),
+            ids: members
+                .iter()
+                .map(|&i| self.samples[i].id.clone())
+                .collect(),
             valid_sizes: prepared.iter().map(|p| (p.height, p.width)).collect(),
             channels,
             height,
@@ -242,10 +253,16 @@ mod tests {
     fn samples(count: usize) -> Arc<Vec<Sample>> {
         let sample = |i: usize| {
             let (width, height) = (20 + i, 12 + 2 * i);
-            let pixels: Vec<u8> = (0..width * height).map(|p| u8::from(p % 7 == i % 7)).collect();
+            let pixels: Vec<u8> = (0..width * height)
+                .map(|p| u8::from(p % 7 == i % 7))
+                .collect();
             Sample {
                 id: format!("s{i}"),
-                image: InfraredImage::gray(width, height, pixels.iter().map(|&p| f32::from(p)).collect()),
+                image: InfraredImage::gray(
+                    width,
+                    height,
+                    pixels.iter().map(|&p| f32::from(p)).collect(),
+                ),
                 mask: TargetMask {
                     width,
                     height,
@@ -263,7 +280,9 @@ mod tests {
         let loader = BatchLoader::new(samples(8), (0..8).collect(), config);
         let first: Vec<Batch> = loader.epoch(0).collect();
         assert_eq!(first.len(), 2);
-        assert!(first.iter().all(|b| b.len() == 3 && b.images.len() == 3 * 3 * 16 * 16));
+        assert!(first
+            .iter()
+            .all(|b| b.len() == 3 && b.images.len() == 3 * 3 * 16 * 16));
         assert_eq!(first, loader.epoch(0).collect::<Vec<_>>());
         assert_ne!(first[0].ids, loader.epoch(1).next().unwrap().ids);
         // A sample's augmentation does not depend on which batch it lands in.

@@ -104,11 +104,15 @@ fn augment(
     let top = rng.gen_range(0..=out_height.max(base_size) - base_size);
     let crop = |plane: &[f32]| {
         let resized = resize_bilinear(plane, width, height, out_width, out_height);
-        window(&resized, out_width, out_height, left, top, base_size, base_size)
+        window(
+            &resized, out_width, out_height, left, top, base_size, base_size,
+        )
     };
     let mut planes: Vec<Vec<f32>> = planes.iter().map(|p| crop(p)).collect();
     mask = resize_nearest(&mask, width, height, out_width, out_height);
-    mask = window(&mask, out_width, out_height, left, top, base_size, base_size);
+    mask = window(
+        &mask, out_width, out_height, left, top, base_size, base_size,
+    );
     if rng.gen::<f64>() < 0.5 {
         let sigma = rng.gen::<f64>();
         planes
@@ -166,7 +170,10 @@ pub fn write_input(
     out: &mut [f32],
     mask_out: &mut [f32],
 ) {
-    assert!(prepared.width <= width && prepared.height <= height, "batch too small");
+    assert!(
+        prepared.width <= width && prepared.height <= height,
+        "batch too small"
+    );
     assert_eq!(out.len(), channels.count() * height * width, "input size");
     for (channel, plane_out) in out.chunks_exact_mut(height * width).enumerate() {
         let plane = &prepared.planes[channel.min(prepared.planes.len() - 1)];
@@ -209,7 +216,11 @@ mod tests {
             .collect();
         Sample {
             id: "squares".into(),
-            image: InfraredImage::gray(width, height, pixels.iter().map(|&p| f32::from(p)).collect()),
+            image: InfraredImage::gray(
+                width,
+                height,
+                pixels.iter().map(|&p| f32::from(p)).collect(),
+            ),
             mask: TargetMask {
                 width,
                 height,
@@ -223,7 +234,12 @@ mod tests {
         let sample = squares(120, 80);
         for seed in 0..40 {
             let mut rng = StdRng::seed_from_u64(seed);
-            let a = prepare(&sample, Transform::Augment { base_size: 64 }, InputChannels::RawGray, &mut rng);
+            let a = prepare(
+                &sample,
+                Transform::Augment { base_size: 64 },
+                InputChannels::RawGray,
+                &mut rng,
+            );
             let again = prepare(
                 &sample,
                 Transform::Augment { base_size: 64 },
@@ -246,7 +262,10 @@ mod tests {
             let mut mirrored = a.mask.clone();
             crate::data::resample::flip_horizontal(&mut mirrored, 64);
             let (aligned, misaligned) = (contrast(&a.mask), contrast(&mirrored));
-            assert!(aligned > 0.6 && aligned > misaligned + 0.3, "seed {seed}: {aligned} vs {misaligned}");
+            assert!(
+                aligned > 0.6 && aligned > misaligned + 0.3,
+                "seed {seed}: {aligned} vs {misaligned}"
+            );
         }
     }
 
@@ -254,11 +273,25 @@ mod tests {
     fn resize_and_normalise_like_the_reference() {
         let sample = squares(30, 20);
         let mut rng = StdRng::seed_from_u64(0);
-        let prepared = prepare(&sample, Transform::Resize { size: 16 }, InputChannels::ImageNetRgb, &mut rng);
-        assert_eq!((prepared.width, prepared.height, prepared.planes.len()), (16, 16, 1));
+        let prepared = prepare(
+            &sample,
+            Transform::Resize { size: 16 },
+            InputChannels::ImageNetRgb,
+            &mut rng,
+        );
+        assert_eq!(
+            (prepared.width, prepared.height, prepared.planes.len()),
+            (16, 16, 1)
+        );
         let mut input = vec![0.0; 3 * 18 * 17];
         let mut mask = vec![0.0; 18 * 17];
-        write_input(&prepared, InputChannels::ImageNetRgb, (18, 17), &mut input, &mut mask);
+        write_input(
+            &prepared,
+            InputChannels::ImageNetRgb,
+            (18, 17),
+            &mut input,
+            &mut mask,
+        );
         for channel in 0..3 {
             let first = input[channel * 18 * 17];
             let expected = (prepared.planes[0][0] - IMAGENET_MEAN[channel]) / IMAGENET_STD[channel];
@@ -266,6 +299,9 @@ mod tests {
             let padding = input[channel * 18 * 17 + 17 * 17 + 16];
             assert!((padding + IMAGENET_MEAN[channel] / IMAGENET_STD[channel]).abs() < 1e-6);
         }
-        assert_eq!(mask.iter().sum::<f32>() as usize, prepared.mask.iter().map(|&m| m as usize).sum::<usize>());
+        assert_eq!(
+            mask.iter().sum::<f32>() as usize,
+            prepared.mask.iter().map(|&m| m as usize).sum::<usize>()
+        );
     }
 }

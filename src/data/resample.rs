@@ -45,9 +45,16 @@ pub fn resize_bilinear(
     assert_eq!(plane.len(), width * height, "plane size");
     let columns = bilinear_weights(width, out_width);
     let mut horizontal = vec![0.0f32; out_width * height];
-    for (row_in, row_out) in plane.chunks_exact(width).zip(horizontal.chunks_exact_mut(out_width)) {
+    for (row_in, row_out) in plane
+        .chunks_exact(width)
+        .zip(horizontal.chunks_exact_mut(out_width))
+    {
         for (value, (first, weights)) in row_out.iter_mut().zip(&columns) {
-            *value = weights.iter().zip(&row_in[*first..]).map(|(w, v)| w * v).sum();
+            *value = weights
+                .iter()
+                .zip(&row_in[*first..])
+                .map(|(w, v)| w * v)
+                .sum();
         }
     }
     let rows = bilinear_weights(height, out_height);
@@ -75,7 +82,9 @@ pub fn resize_nearest<T: Copy>(
     let source = |out: usize, in_size: usize, out_size: usize| {
         (((out as f64 + 0.5) * in_size as f64 / out_size as f64) as usize).min(in_size - 1)
     };
-    let columns: Vec<usize> = (0..out_width).map(|x| source(x, width, out_width)).collect();
+    let columns: Vec<usize> = (0..out_width)
+        .map(|x| source(x, width, out_width))
+        .collect();
     (0..out_height)
         .flat_map(|y| {
             let row = &plane[source(y, height, out_height) * width..][..width];
@@ -120,7 +129,8 @@ fn extended_box_radius(sigma: f64, passes: usize) -> f64 {
     let sigma2 = sigma * sigma / passes as f64;
     let length = (12.0 * sigma2 + 1.0).sqrt();
     let l = ((length - 1.0) / 2.0).floor();
-    let a = (2.0 * l + 1.0) * (l * (l + 1.0) - 3.0 * sigma2) / (6.0 * (sigma2 - (l + 1.0) * (l + 1.0)));
+    let a =
+        (2.0 * l + 1.0) * (l * (l + 1.0) - 3.0 * sigma2) / (6.0 * (sigma2 - (l + 1.0) * (l + 1.0)));
     l + a
 }
 
@@ -194,8 +204,14 @@ mod tests {
 
     #[test]
     fn nearest_picks_pixel_centres() {
-        assert_eq!(resize_nearest(&[1, 2, 3], 3, 1, 6, 1), vec![1, 1, 2, 2, 3, 3]);
-        assert_eq!(resize_nearest(&[1, 2, 3, 4, 5, 6], 6, 1, 3, 1), vec![2, 4, 6]);
+        assert_eq!(
+            resize_nearest(&[1, 2, 3], 3, 1, 6, 1),
+            vec![1, 1, 2, 2, 3, 3]
+        );
+        assert_eq!(
+            resize_nearest(&[1, 2, 3, 4, 5, 6], 6, 1, 3, 1),
+            vec![2, 4, 6]
+        );
         assert_eq!(resize_nearest(&[1, 2, 3, 4], 1, 4, 1, 2), vec![2, 4]);
     }
 
@@ -224,7 +240,10 @@ mod tests {
                 .map(|(x, &v)| v as f64 * (x as f64 - centre as f64).powi(2))
                 .sum();
             assert!((mass - 1.0).abs() < 1e-5);
-            assert!((variance - sigma * sigma).abs() < 1e-4, "{sigma}: {variance}");
+            assert!(
+                (variance - sigma * sigma).abs() < 1e-4,
+                "{sigma}: {variance}"
+            );
         }
         let mut flat = vec![0.5f32; 12];
         gaussian_blur(&mut flat, 4, 3, 0.8);

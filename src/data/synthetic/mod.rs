@@ -115,7 +115,12 @@ struct Placement {
 }
 
 /// Image indices of `shape`'s footprint with its template window at (`left`, `top`).
-fn footprint_at(shape: &TargetShape, left: usize, top: usize, size: usize) -> impl Iterator<Item = usize> + '_ {
+fn footprint_at(
+    shape: &TargetShape,
+    left: usize,
+    top: usize,
+    size: usize,
+) -> impl Iterator<Item = usize> + '_ {
     shape
         .footprint
         .iter()
@@ -132,15 +137,18 @@ impl Placement {
 
     /// (left, top, right, bottom) of the footprint, exclusive right / bottom.
     fn footprint_box(&self, size: usize) -> (usize, usize, usize, usize) {
-        self.footprint(size).fold((usize::MAX, usize::MAX, 0, 0), |(l, t, r, b), i| {
-            let (x, y) = (i % size, i / size);
-            (l.min(x), t.min(y), r.max(x + 1), b.max(y + 1))
-        })
+        self.footprint(size)
+            .fold((usize::MAX, usize::MAX, 0, 0), |(l, t, r, b), i| {
+                let (x, y) = (i % size, i / size);
+                (l.min(x), t.min(y), r.max(x + 1), b.max(y + 1))
+            })
     }
 
     /// Mean of `plane` over the footprint.
     fn footprint_mean(&self, plane: &[f32], size: usize) -> f32 {
-        let (sum, n) = self.footprint(size).fold((0.0, 0), |(s, n), i| (s + plane[i], n + 1));
+        let (sum, n) = self
+            .footprint(size)
+            .fold((0.0, 0), |(s, n), i| (s + plane[i], n + 1));
         sum / n as f32
     }
 
@@ -218,9 +226,8 @@ fn place_targets(
             continue;
         };
         let placement = Placement { shape, left, top };
-        let (mean, sigma) =
-            ring_statistics(plane, size, placement.footprint_box(size), &on_target)
-                .expect("targets leave room for a ring");
+        let (mean, sigma) = ring_statistics(plane, size, placement.footprint_box(size), &on_target)
+            .expect("targets leave room for a ring");
         let sigma = sigma.max(1.0 / 255.0);
         let wanted = rng.gen_range(SCR_RANGE.0.ln()..SCR_RANGE.1.ln()).exp() as f32;
         let template_mean = placement.shape.footprint_template_mean();
@@ -337,7 +344,10 @@ impl<T: Copy + PartialOrd + Default> Spread<T> {
         values.sort_by(|a, b| a.partial_cmp(b).expect("comparable values"));
         let at = |q: f64| {
             let last = values.len().saturating_sub(1);
-            values.get((q * last as f64).round() as usize).copied().unwrap_or_default()
+            values
+                .get((q * last as f64).round() as usize)
+                .copied()
+                .unwrap_or_default()
         };
         Self {
             min: at(0.0),
@@ -383,9 +393,13 @@ impl SyntheticSummary {
             config,
             train_images: images.len() - test_images,
             test_images,
-            scenes: [SceneKind::Sky, SceneKind::Sea, SceneKind::Ground].map(|k| (k, count_scene(k))),
+            scenes: [SceneKind::Sky, SceneKind::Sea, SceneKind::Ground]
+                .map(|k| (k, count_scene(k))),
             targets: targets.len(),
-            point_spread_targets: targets.iter().filter(|t| t.kind == TargetKind::PointSpread).count(),
+            point_spread_targets: targets
+                .iter()
+                .filter(|t| t.kind == TargetKind::PointSpread)
+                .count(),
             images_without_targets: images.iter().filter(|i| i.targets.is_empty()).count(),
             clustered_images: images.iter().filter(|i| i.clustered).count(),
             target_area: Spread::of(targets.iter().map(|t| t.area).collect()),
@@ -423,7 +437,10 @@ fn write_files(dir: &Path, config: SyntheticConfig) -> Result<SyntheticSummary, 
         .collect::<Result<_, SyntheticError>>()?;
     let test_images = ((config.count as f64 * 0.2).round() as usize).max(1);
     let train_images = config.count - test_images;
-    for (split, range) in [("train", 0..train_images), ("test", train_images..config.count)] {
+    for (split, range) in [
+        ("train", 0..train_images),
+        ("test", train_images..config.count),
+    ] {
         let path = dir.join(SPLIT_FOLDER).join(format!("{split}.txt"));
         let text: String = range.map(|i| image_id(i) + "\n").collect();
         std::fs::write(&path, text).map_err(|e| write_error(&path)(&e))?;
@@ -438,7 +455,10 @@ fn write_files(dir: &Path, config: SyntheticConfig) -> Result<SyntheticSummary, 
 /// Generates the dataset into the new folder `out` (images in parallel). The files are
 /// written to a hidden sibling folder first and renamed at the end, so an interrupted run
 /// never leaves a half dataset at `out`.
-pub fn write_synthetic_dataset(out: &Path, config: SyntheticConfig) -> Result<SyntheticSummary, SyntheticError> {
+pub fn write_synthetic_dataset(
+    out: &Path,
+    config: SyntheticConfig,
+) -> Result<SyntheticSummary, SyntheticError> {
     if config.count < 2 {
         return Err(SyntheticError::TooFewImages(config.count));
     }
@@ -453,7 +473,10 @@ pub fn write_synthetic_dataset(out: &Path, config: SyntheticConfig) -> Result<Sy
         _ => Path::new("."),
     };
     std::fs::create_dir_all(parent).map_err(|e| write_error(parent)(&e))?;
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(|e| write_error(&staging)(&e))?;
@@ -481,7 +504,12 @@ fn recorded_config(dir: &Path) -> Option<SyntheticConfig> {
 /// Makes sure `dir` holds the synthetic dataset of (`count`, `size`, `seed`): generates it
 /// the first time, reuses it afterwards. A folder holding something else is an error,
 /// never overwritten.
-pub fn ensure_synthetic_dataset(dir: &Path, count: usize, size: usize, seed: u64) -> Result<PathBuf, SyntheticError> {
+pub fn ensure_synthetic_dataset(
+    dir: &Path,
+    count: usize,
+    size: usize,
+    seed: u64,
+) -> Result<PathBuf, SyntheticError> {
     let wanted = SyntheticConfig::new(count, size, seed);
     let check = |found: Option<SyntheticConfig>| match found {
         Some(found) if found == wanted => Ok(dir.to_path_buf()),
@@ -500,5 +528,111 @@ pub fn ensure_synthetic_dataset(dir: &Path, count: usize, size: usize, seed: u64
         // Another process may have finished the same dataset first.
         Err(error) if dir.exists() => check(recorded_config(dir)).map_err(|_| error),
         Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::regions::region_areas;
+    use crate::data::{Dataset, DatasetOptions};
+
+    #[test]
+    fn images_are_deterministic_per_seed_and_index() {
+        let config = SyntheticConfig::new(10, 64, 3);
+        assert_eq!(generate_image(&config, 4), generate_image(&config, 4));
+        assert_ne!(
+            generate_image(&config, 4).pixels,
+            generate_image(&config, 5).pixels
+        );
+        let other_seed = SyntheticConfig::new(10, 64, 4);
+        assert_ne!(
+            generate_image(&config, 4).pixels,
+            generate_image(&other_seed, 4).pixels
+        );
+    }
+
+    #[test]
+    fn statistics_match_the_specification() {
+        let config = SyntheticConfig::new(120, 256, 0);
+        let images: Vec<SyntheticImage> = (0..config.count)
+            .into_par_iter()
+            .map(|i| generate_image(&config, i))
+            .collect();
+        for image in &images {
+            // Every target is its own 8-connected mask region, with the recorded area.
+            let mut regions = region_areas(&image.mask, 256, 256);
+            let mut areas: Vec<usize> = image.targets.iter().map(|t| t.area).collect();
+            regions.sort_unstable();
+            areas.sort_unstable();
+            assert_eq!(regions, areas);
+            assert!(image.targets.len() <= 5);
+        }
+        let summary = SyntheticSummary::of(config, &images, 24);
+        let empty = summary.images_without_targets as f64 / 120.0;
+        assert!((0.03..=0.2).contains(&empty), "{empty}");
+        assert!(summary.clustered_images > 0);
+        assert_eq!(summary.target_area.min, 1);
+        // Under 0.15 % of the image, at most 9 x 9.
+        assert!(summary.target_area.max <= 81 && summary.target_area.max * 10_000 < 15 * 256 * 256);
+        let scr = &summary.signal_to_clutter;
+        assert!(
+            scr.p10 > 0.7 && scr.p10 < 2.0 && scr.p90 > 5.0 && scr.p90 < 11.0,
+            "{scr:?}"
+        );
+        assert!(summary.scenes.iter().all(|&(_, n)| n > 20));
+    }
+
+    #[test]
+    fn datasets_are_written_once_reused_and_never_overwritten() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("cache").join("synthetic");
+        assert_eq!(ensure_synthetic_dataset(&dir, 6, 48, 1).unwrap(), dir);
+        let written = std::fs::read(dir.join("images/synth_00002.png")).unwrap();
+        assert_eq!(ensure_synthetic_dataset(&dir, 6, 48, 1).unwrap(), dir);
+        assert_eq!(
+            std::fs::read(dir.join("images/synth_00002.png")).unwrap(),
+            written
+        );
+        assert!(matches!(
+            ensure_synthetic_dataset(&dir, 7, 48, 1),
+            Err(SyntheticError::Mismatch { .. })
+        ));
+        assert!(matches!(
+            write_synthetic_dataset(&dir, SyntheticConfig::new(6, 48, 1)),
+            Err(SyntheticError::Exists(_))
+        ));
+        let leftovers: Vec<_> = std::fs::read_dir(dir.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no staging folder left behind");
+
+        let dataset = Dataset::open(&dir, &DatasetOptions::default()).unwrap();
+        assert_eq!(dataset.scheme.name, SPLIT_FOLDER);
+        assert_eq!(
+            (
+                dataset.split("train").unwrap().len(),
+                dataset.split("test").unwrap().len()
+            ),
+            (5, 1)
+        );
+        let image = generate_image(&SyntheticConfig::new(6, 48, 1), 2);
+        let sample = dataset
+            .samples
+            .iter()
+            .find(|s| s.id == "synth_00002")
+            .unwrap();
+        assert!(sample.mask.pixels == image.mask);
+        let expected: Vec<f32> = image.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+        assert!(sample.image.planes == vec![expected]);
+
+        let not_synthetic = root.path().join("other");
+        std::fs::create_dir(&not_synthetic).unwrap();
+        assert!(matches!(
+            ensure_synthetic_dataset(&not_synthetic, 6, 48, 1),
+            Err(SyntheticError::NotSynthetic(_))
+        ));
+        assert!(matches!(
+            write_synthetic_dataset(&root.path().join("x"), SyntheticConfig::new(1, 48, 1)),
+            Err(SyntheticError::TooFewImages(1))
+        ));
     }
 }

@@ -31,8 +31,16 @@ pub struct Scene {
 fn standardise(values: &mut [f32]) {
     let n = values.len() as f64;
     let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let variance = values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-    let scale = if variance > 0.0 { 1.0 / variance.sqrt() } else { 0.0 };
+    let variance = values
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let scale = if variance > 0.0 {
+        1.0 / variance.sqrt()
+    } else {
+        0.0
+    };
     values
         .iter_mut()
         .for_each(|v| *v = ((*v as f64 - mean) * scale) as f32);
@@ -87,7 +95,14 @@ pub fn add_gaussian(
 }
 
 /// Adds `amplitude` along the segment from `a` to `b`, `width` pixels wide (soft edges).
-fn add_line(plane: &mut [f32], size: usize, a: (f64, f64), b: (f64, f64), width: f64, amplitude: f32) {
+fn add_line(
+    plane: &mut [f32],
+    size: usize,
+    a: (f64, f64),
+    b: (f64, f64),
+    width: f64,
+    amplitude: f32,
+) {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let length2 = (dx * dx + dy * dy).max(1e-9);
     let reach = width / 2.0 + 1.0;
@@ -162,15 +177,25 @@ fn sea(size: usize, rng: &mut impl Rng) -> Vec<f32> {
             offset + contrast * z - 0.1 * depth
         })
         .collect();
-    let path = Normal::new(rng.gen_range(0.2..0.8) * size as f64, rng.gen_range(0.05..0.25) * size as f64)
-        .expect("positive spread");
+    let path = Normal::new(
+        rng.gen_range(0.2..0.8) * size as f64,
+        rng.gen_range(0.05..0.25) * size as f64,
+    )
+    .expect("positive spread");
     for _ in 0..rng.gen_range(0..160) {
         let x = path.sample(rng);
         let top = line.iter().copied().fold(f32::MIN, f32::max) as f64 + 2.0;
         let y = rng.gen_range(top.min(size as f64 - 1.0)..size as f64);
         let half_length = rng.gen_range(0.5..3.0);
         let amplitude = rng.gen_range(0.06f32..0.3);
-        add_line(&mut water, size, (x - half_length, y), (x + half_length, y), 1.0, amplitude);
+        add_line(
+            &mut water,
+            size,
+            (x - half_length, y),
+            (x + half_length, y),
+            1.0,
+            amplitude,
+        );
     }
     compose(&sky_part, &water, &line, size)
 }
@@ -195,7 +220,14 @@ fn ground(size: usize, rng: &mut impl Rng) -> Vec<f32> {
     for _ in 0..rng.gen_range(0..3) {
         let a = (rng.gen_range(0.0..s), rng.gen_range(0.0..s));
         let b = (rng.gen_range(0.0..s), rng.gen_range(0.0..s));
-        add_line(&mut land, size, a, b, rng.gen_range(1.0..3.5), rng.gen_range(-0.1f32..0.12));
+        add_line(
+            &mut land,
+            size,
+            a,
+            b,
+            rng.gen_range(1.0..3.5),
+            rng.gen_range(-0.1f32..0.12),
+        );
     }
     for _ in 0..rng.gen_range(0..3) {
         let start = (rng.gen_range(0.0..s), rng.gen_range(0.0..s));
@@ -225,7 +257,11 @@ fn ground(size: usize, rng: &mut impl Rng) -> Vec<f32> {
 fn sensor(plane: &mut [f32], size: usize, rng: &mut impl Rng) {
     let level = rng.gen_range(0.2f32..0.55);
     let vignetting = rng.gen_range(0.0f32..0.15);
-    let stripe_sigma = if rng.gen_bool(0.6) { rng.gen_range(0.0..0.012) } else { 0.0 };
+    let stripe_sigma = if rng.gen_bool(0.6) {
+        rng.gen_range(0.0..0.012)
+    } else {
+        0.0
+    };
     let stripes = Normal::new(0.0f32, stripe_sigma).expect("non-negative sigma");
     let columns: Vec<f32> = (0..size).map(|_| stripes.sample(rng)).collect();
     let noise = Normal::new(0.0f32, rng.gen_range(0.004..0.02)).expect("positive sigma");

@@ -43,7 +43,11 @@ impl TargetShape {
 
     /// Mean template value over the footprint.
     pub fn footprint_template_mean(&self) -> f32 {
-        let values = self.template.iter().zip(&self.footprint).filter(|(_, &f)| f);
+        let values = self
+            .template
+            .iter()
+            .zip(&self.footprint)
+            .filter(|(_, &f)| f);
         let (sum, n) = values.fold((0.0, 0), |(s, n), (&t, _)| (s + t, n + 1));
         sum / n as f32
     }
@@ -63,13 +67,19 @@ fn normalise_peak(template: &mut [f32]) {
 /// reaches 30 % of its peak.
 fn point_spread(rng: &mut impl Rng) -> TargetShape {
     let centre = TEMPLATE_SIDE as f64 / 2.0 - 0.5;
-    let (cx, cy) = (centre + rng.gen_range(-0.5..0.5), centre + rng.gen_range(-0.5..0.5));
+    let (cx, cy) = (
+        centre + rng.gen_range(-0.5..0.5),
+        centre + rng.gen_range(-0.5..0.5),
+    );
     let major: f64 = rng.gen_range(0.35..1.9);
     let minor = major * rng.gen_range(0.5..1.0);
     let (sin, cos) = rng.gen_range(0.0..std::f64::consts::PI).sin_cos();
     let mut template: Vec<f32> = (0..TEMPLATE_SIDE * TEMPLATE_SIDE)
         .map(|i| {
-            let (dx, dy) = ((i % TEMPLATE_SIDE) as f64 - cx, (i / TEMPLATE_SIDE) as f64 - cy);
+            let (dx, dy) = (
+                (i % TEMPLATE_SIDE) as f64 - cx,
+                (i / TEMPLATE_SIDE) as f64 - cy,
+            );
             let (u, v) = (dx * cos + dy * sin, -dx * sin + dy * cos);
             (-0.5 * ((u / major).powi(2) + (v / minor).powi(2))).exp() as f32
         })
@@ -78,7 +88,9 @@ fn point_spread(rng: &mut impl Rng) -> TargetShape {
     let footprint = template
         .iter()
         .enumerate()
-        .map(|(i, &v)| v >= FOOTPRINT_LEVEL && in_footprint_window(i % TEMPLATE_SIDE, i / TEMPLATE_SIDE))
+        .map(|(i, &v)| {
+            v >= FOOTPRINT_LEVEL && in_footprint_window(i % TEMPLATE_SIDE, i / TEMPLATE_SIDE)
+        })
         .collect();
     TargetShape {
         kind: TargetKind::PointSpread,
@@ -112,7 +124,12 @@ fn irregular(rng: &mut impl Rng) -> TargetShape {
         .iter()
         .map(|&f| if f { rng.gen_range(0.6..1.0) } else { 0.0 })
         .collect();
-    gaussian_blur(&mut template, TEMPLATE_SIDE, TEMPLATE_SIDE, rng.gen_range(0.4..0.8));
+    gaussian_blur(
+        &mut template,
+        TEMPLATE_SIDE,
+        TEMPLATE_SIDE,
+        rng.gen_range(0.4..0.8),
+    );
     normalise_peak(&mut template);
     TargetShape {
         kind: TargetKind::Irregular,
