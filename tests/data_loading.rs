@@ -117,6 +117,50 @@ fn recognises_the_basicirstd_layout() {
 }
 
 #[test]
+fn recognises_the_sirst_devkit_layout_of_densesirst() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for id in ["Misc_1", "Misc_2"] {
+        write_pair(root, id, &format!("{id}_pixels0"));
+    }
+    std::fs::rename(root.join("images"), root.join("PNGImages")).unwrap();
+    std::fs::create_dir(root.join("SIRST")).unwrap();
+    std::fs::rename(root.join("masks"), root.join("SIRST/BinaryMask")).unwrap();
+    std::fs::write(root.join("SIRST/BinaryMask/Misc_1.xml"), "<annotation/>").unwrap();
+    write_split(root, "Splits/train_v2.txt", &["Misc_1"]);
+    write_split(root, "Splits/test_v2.txt", &["Misc_2"]);
+    let dataset = open(root).unwrap();
+    assert_eq!(dataset.scheme.layout, SplitLayout::SirstDevkit);
+    assert_eq!(dataset.scheme.name, "v2");
+    assert_eq!(
+        (dataset.train_split().len(), dataset.test_split().len()),
+        (1, 1)
+    );
+}
+
+#[test]
+fn recognises_top_level_trainval_and_test_files_of_irstd_1k() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for id in ["XDU0", "XDU1", "XDU2"] {
+        write_pair(root, id, id);
+    }
+    std::fs::rename(root.join("images"), root.join("IRSTD1k_Img")).unwrap();
+    std::fs::rename(root.join("masks"), root.join("IRSTD1k_Label")).unwrap();
+    write_split(root, "trainval.txt", &["XDU0", "XDU1"]);
+    write_split(root, "test.txt", &["XDU2"]);
+    let dataset = open(root).unwrap();
+    assert_eq!(dataset.scheme.layout, SplitLayout::TopLevel);
+    assert_eq!(dataset.scheme.name, "top-level");
+    let train: Vec<&str> = dataset
+        .train_split()
+        .iter()
+        .map(|&i| dataset.samples[i].id.as_str())
+        .collect();
+    assert_eq!(train, vec!["XDU0", "XDU1"]);
+}
+
+#[test]
 fn several_benchmark_splits_need_a_choice_and_unknown_choices_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -231,7 +275,7 @@ fn folders_without_splits_or_images_are_reported() {
     std::fs::remove_dir_all(root.join("masks")).unwrap();
     assert_eq!(
         problems(root, &DatasetOptions::default()),
-        vec![DatasetProblem::MissingFolder(root.join("masks"))]
+        vec![DatasetProblem::NoImageFolders(root.to_path_buf())]
     );
 }
 

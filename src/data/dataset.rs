@@ -6,8 +6,8 @@
 
 use super::image_io::{read_image, read_mask, InfraredImage, TargetMask};
 use super::layout::{
-    find_split_schemes, index_image_files, parse_split_ids, SplitLayout, SplitScheme,
-    REQUIRED_SPLITS, SIRST_MASK_SUFFIX,
+    find_image_folders, find_split_schemes, index_image_files, parse_split_ids, SplitLayout,
+    SplitScheme, IMAGE_FOLDERS, SIRST_MASK_SUFFIX, TEST_SPLIT_NAME, TRAIN_SPLIT_NAMES,
 };
 use super::regions::region_areas;
 use super::resample::resize_nearest;
@@ -23,13 +23,17 @@ use thiserror::Error;
 /// One thing wrong with a dataset, naming the file or folder concerned.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DatasetProblem {
-    /// The dataset folder, or its `images/` or `masks/` folder, does not exist.
+    /// The dataset folder does not exist.
     #[error("{0}: folder not found")]
     MissingFolder(PathBuf),
+    /// No image + mask folder pair.
+    #[error("{}: no image and mask folders (expected {})", .0.display(), image_folder_names())]
+    NoImageFolders(PathBuf),
     /// No split files in any known layout.
     #[error(
         "{0}: no split files found (expected <name>/train.txt + <name>/test.txt, \
-         img_idx/train_<NAME>.txt + img_idx/test_<NAME>.txt, or idx_427/*.txt)"
+         img_idx/train_<NAME>.txt + img_idx/test_<NAME>.txt, Splits/train_<NAME>.txt + \
+         Splits/test_<NAME>.txt, trainval.txt + test.txt, or idx_427/*.txt)"
     )]
     NoSplits(PathBuf),
     /// `--split` names a scheme that is not there.
@@ -118,6 +122,14 @@ pub enum DatasetProblem {
         /// Image (width, height).
         image_size: (usize, usize),
     },
+}
+
+fn image_folder_names() -> String {
+    let pairs: Vec<String> = IMAGE_FOLDERS
+        .iter()
+        .map(|(i, m)| format!("{i}/ + {m}/"))
+        .collect();
+    pairs.join(", or ")
 }
 
 fn join_paths(paths: &[PathBuf]) -> String {
@@ -321,11 +333,13 @@ fn read_splits(
     scheme: &SplitScheme,
     problems: &mut Vec<DatasetProblem>,
 ) -> BTreeMap<String, Vec<String>> {
-    for required in REQUIRED_SPLITS {
-        if !scheme.files.contains_key(required) {
-            let expected = scheme.expected_path(root, required);
-            problems.push(DatasetProblem::MissingSplitFile(expected));
-        }
+    if scheme.train_split().is_none() {
+        let expected = scheme.expected_path(root, TRAIN_SPLIT_NAMES[0]);
+        problems.push(DatasetProblem::MissingSplitFile(expected));
+    }
+    if !scheme.files.contains_key(TEST_SPLIT_NAME) {
+        let expected = scheme.expected_path(root, TEST_SPLIT_NAME);
+        problems.push(DatasetProblem::MissingSplitFile(expected));
     }
     let mut splits = BTreeMap::new();
     for (name, path) in &scheme.files {
@@ -460,20 +474,16 @@ impl Dataset {
             root: root.to_path_buf(),
             problems,
         };
-        let (images_dir, masks_dir) = (root.join("images"), root.join("masks"));
-        let folders = if root.is_dir() {
-            vec![images_dir.as_path(), masks_dir.as_path()]
-        } else {
-            vec![root]
-        };
-        let missing_folders: Vec<DatasetProblem> = folders
-            .into_iter()
-            .filter(|dir| !dir.is_dir())
-            .map(|dir| DatasetProblem::MissingFolder(dir.to_path_buf()))
-            .collect();
-        if !missing_folders.is_empty() {
-            return Err(fail(missing_folders));
+        if !root.is_dir() {
+            return Err(fail(vec![DatasetProblem::MissingFolder(
+                root.to_path_buf(),
+            )]));
         }
+        let Some((images_dir, masks_dir)) = find_image_folders(root) else {
+            return Err(fail(vec![DatasetProblem::NoImageFolders(
+                root.to_path_buf(),
+            )]));
+        };
         let scheme = choose_scheme(root, find_split_schemes(root), options.split.as_deref())
             .map_err(|problem| fail(vec![problem]))?;
 
@@ -543,7 +553,9 @@ impl Dataset {
                 (name.clone(), indices)
             })
             .collect();
-        if let (Some(train), Some(test)) = (splits.get("train"), splits.get("test")) {
+        let train_name = scheme.train_split().expect("checked by read_splits");
+        if let (Some(train), Some(test)) = (splits.get(train_name), splits.get(TEST_SPLIT_NAME)) {
+            let train: std::collections::HashSet<&usize> = train.iter().collect();
             let shared = test.iter().filter(|i| train.contains(i)).count();
             if shared > 0 {
                 warnings.push(DatasetWarning::TrainTestOverlap {
@@ -564,6 +576,20 @@ impl Dataset {
     /// Indices (into `samples`) of a split, if the scheme has it.
     pub fn split(&self, name: &str) -> Option<&[usize]> {
         self.splits.get(name).map(Vec::as_slice)
+    }
+
+    /// Indices of the training split (`train`, or `trainval` where there is no `train`).
+    pub fn train_split(&self) -> &[usize] {
+        let name = self
+            .scheme
+            .train_split()
+            .expect("validated schemes have a training split");
+        &self.splits[name]
+    }
+
+    /// Indices of the test split.
+    pub fn test_split(&self) -> &[usize] {
+        &self.splits[TEST_SPLIT_NAME]
     }
 
     /// Target statistics over every sample.

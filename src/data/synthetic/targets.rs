@@ -71,7 +71,7 @@ fn point_spread(rng: &mut impl Rng) -> TargetShape {
         centre + rng.gen_range(-0.5..0.5),
         centre + rng.gen_range(-0.5..0.5),
     );
-    let major: f64 = rng.gen_range(0.35..1.9);
+    let major: f64 = rng.gen_range(0.45..2.2);
     let minor = major * rng.gen_range(0.5..1.0);
     let (sin, cos) = rng.gen_range(0.0..std::f64::consts::PI).sin_cos();
     let mut template: Vec<f32> = (0..TEMPLATE_SIDE * TEMPLATE_SIDE)
@@ -99,11 +99,11 @@ fn point_spread(rng: &mut impl Rng) -> TargetShape {
     }
 }
 
-/// A 4-connected shape grown cell by cell from the centre (2 to 60 cells), with uneven
+/// A 4-connected shape grown cell by cell from the centre (3 to 75 cells), with uneven
 /// brightness, blurred by the optics; the footprint is the shape itself.
 fn irregular(rng: &mut impl Rng) -> TargetShape {
     let centre = TEMPLATE_SIDE / 2;
-    let cells = (2.0f64 * (30.0f64).powf(rng.gen::<f64>())).round() as usize;
+    let cells = (3.0f64 * 25.0f64.powf(rng.gen::<f64>())).round() as usize;
     let mut footprint = vec![false; TEMPLATE_SIDE * TEMPLATE_SIDE];
     let mut members = vec![(centre, centre)];
     footprint[centre * TEMPLATE_SIDE + centre] = true;
