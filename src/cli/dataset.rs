@@ -63,6 +63,9 @@ pub fn run(args: DatasetArgs) -> anyhow::Result<()> {
         .map(|s| s.name)
         .collect();
     let warnings: Vec<String> = dataset.warnings.iter().map(ToString::to_string).collect();
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     let throughput = args
         .measure_loading
         .map(|epochs| loading_throughput(&dataset, epochs));
@@ -105,9 +108,6 @@ pub fn run(args: DatasetArgs) -> anyhow::Result<()> {
     println!("decoded and validated in {load_seconds:.2} s");
     if let Some(images_per_second) = throughput {
         println!("training pipeline: {images_per_second:.1} images/s");
-    }
-    for warning in warnings {
-        eprintln!("warning: {warning}");
     }
     Ok(())
 }

@@ -111,7 +111,10 @@ pub enum DatasetProblem {
         reason: String,
     },
     /// Mask and image sizes differ and `strict` is on.
-    #[error("{mask}: mask is {mask_size:?} (w, h) but its image {image} is {image_size:?}")]
+    #[error(
+        "{}: mask is {} x {} but its image {} is {} x {}",
+        .mask.display(), .mask_size.0, .mask_size.1, .image.display(), .image_size.0, .image_size.1
+    )]
     SizeMismatch {
         /// The mask file.
         mask: PathBuf,

@@ -324,7 +324,7 @@ fn write_error(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> SyntheticError
     }
 }
 
-/// Minimum, median (lower middle for an even count) and maximum.
+/// Quantiles of a set of values (nearest rank; all zero for an empty set).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Spread<T> {
     /// Smallest value.
