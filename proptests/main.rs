@@ -1,1 +1,2 @@
 //! Property tests.
+mod data;

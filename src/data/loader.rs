@@ -106,6 +106,16 @@ impl BatchLoader {
     /// A loader over `samples[i]` for `i` in `indices`.
     pub fn new(samples: Arc<Vec<Sample>>, indices: Vec<usize>, config: LoaderConfig) -> Self {
         assert!(config.batch_size > 0, "batch size must be positive");
+        let size_ok = match config.transform {
+            Transform::Augment { base_size } => base_size >= 2,
+            Transform::Resize { size } => size > 0,
+            Transform::Native { multiple } => multiple > 0,
+        };
+        assert!(
+            size_ok,
+            "transform sizes must be positive: {:?}",
+            config.transform
+        );
         assert!(
             indices.iter().all(|&i| i < samples.len()),
             "sample index out of range"
@@ -145,8 +155,9 @@ impl BatchLoader {
             .collect()
     }
 
-    /// Prepares the given samples (in parallel) as one batch of `epoch`.
+    /// Prepares the given samples (in parallel, at least one) as one batch of `epoch`.
     pub fn load_batch(&self, epoch: u64, members: &[usize]) -> Batch {
+        assert!(!members.is_empty(), "a batch needs at least one sample");
         let config = &self.config;
         let prepared: Vec<_> = members
             .par_iter()
@@ -170,8 +181,8 @@ impl BatchLoader {
         let mut images = vec![0.0f32; members.len() * channels * height * width];
         let mut masks = vec![0.0f32; members.len() * height * width];
         images
-            .par_chunks_exact_mut(channels * height * width.max(1))
-            .zip(masks.par_chunks_exact_mut(height * width.max(1)))
+            .par_chunks_exact_mut(channels * height * width)
+            .zip(masks.par_chunks_exact_mut(height * width))
             .zip(&prepared)
             .for_each(|((image, mask), p)| {
                 write_input(p, config.channels, (height, width), image, mask)

@@ -112,6 +112,9 @@ pub fn window<T: Copy + Default>(
     assert_eq!(plane.len(), width * height, "plane size");
     let mut out = vec![T::default(); out_width * out_height];
     let copy_width = width.saturating_sub(left).min(out_width);
+    if copy_width == 0 {
+        return out;
+    }
     for (y, row_out) in out.chunks_exact_mut(out_width).enumerate() {
         let y_in = top + y;
         if y_in >= height {
