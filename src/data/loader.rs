@@ -127,11 +127,6 @@ impl BatchLoader {
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &LoaderConfig {
-        &self.config
-    }
-
     /// Number of batches one epoch yields.
     pub fn batches_per_epoch(&self) -> usize {
         let n = self.indices.len();
