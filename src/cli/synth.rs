@@ -12,8 +12,8 @@ pub struct SynthArgs {
     /// synthetic.json.
     #[arg(long)]
     out: PathBuf,
-    /// Number of images (80 % train, 20 % test).
-    #[arg(long, default_value_t = 1000)]
+    /// Number of images (80 % train, 20 % test; at least 2).
+    #[arg(long)]
     count: usize,
     /// Image side in pixels.
     #[arg(long, default_value_t = 256)]
