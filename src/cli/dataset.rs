@@ -10,7 +10,7 @@ use std::time::Instant;
 /// Arguments of `rrcanet dataset`.
 #[derive(Args)]
 pub struct DatasetArgs {
-    /// Dataset folder (images/, masks/ and split files in the SIRST, DNANet or BasicIRSTD layout).
+    /// Dataset folder (image and mask folders plus split files; see data/README.md).
     #[arg(long)]
     dataset: PathBuf,
     /// Split scheme: a split folder (`50_50`, `idx_427`) or a BasicIRSTD name (`NUDT-SIRST`).

@@ -21,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Find, validate and summarise an IRSTD dataset (SIRST, DNANet or BasicIRSTD layout).
+    /// Find, validate and summarise an IRSTD dataset (its folder layout is recognised automatically).
     Dataset(dataset::DatasetArgs),
     /// Generate the synthetic infrared small-target dataset (DNANet layout, 80/20 split).
     Synth(synth::SynthArgs),
