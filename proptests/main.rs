@@ -2,3 +2,6 @@
 
 mod loss;
 mod metrics;
+mod model;
+mod norm_ops;
+mod ops;

@@ -2,17 +2,19 @@
 //! and a `run` function; errors carry `anyhow` context and end the process with a clear
 //! message and a non-zero exit code.
 
+mod dataset;
+mod eval;
+mod infer;
+mod metrics;
+mod params;
+mod synth;
+mod train;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-mod metrics;
-
 #[derive(Parser)]
-#[command(
-    name = "rrcanet",
-    version,
-    about = "RRCA-Net for infrared small target detection"
-)]
+#[command(name = "rrcanet", version, about = "RRCA-Net for infrared small target detection")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,14 +22,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a model (no arguments: a quick run on the built-in synthetic dataset).
+    Train(train::TrainArgs),
+    /// Evaluate a checkpoint on a dataset split: metrics, ROC, masks and overlays.
+    Eval(eval::EvalArgs),
+    /// Detect targets in images of any size with a trained checkpoint.
+    Infer(infer::InferArgs),
     /// IoU, nIoU, Pd and Fa of predicted PNG masks against ground-truth masks.
     Metrics(metrics::MetricsArgs),
+    /// Parameters, paper FLOPs and executed MACs of the named models.
+    Params(params::ParamsArgs),
+    /// Check a dataset folder and print what it holds.
+    Dataset(dataset::DatasetArgs),
+    /// Generate a synthetic infrared small-target dataset.
+    Synth(synth::SynthArgs),
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {
+    let result = match Cli::parse().command {
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Infer(args) => infer::run(args),
         Command::Metrics(args) => metrics::run(args),
+        Command::Params(args) => params::run(args),
+        Command::Dataset(args) => dataset::run(args),
+        Command::Synth(args) => synth::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,76 @@
+//! The dual interactive attention aggregation module (DIAAM, Sec. III-C): fuses a skip
+//! connection (low-level, `LO` channels) with the upsampled deeper decoder output
+//! (high-level, `HI` channels).
+
+use super::{Attention, Backend, Complexity, Conv1x1, Fuse, Mode, Result, Tally};
+use crate::ops::{Float, Image};
+use dfdx::prelude::{Device, Dtype, ModuleVisitor, Storage, TensorCollection, WithEmptyTape};
+
+/// DIAAM: out = low + A(conv1x1(high)) * sigmoid(conv1x1(low)), with `A` channel attention
+/// (or none, for the ablation).
+#[derive(Clone, Debug)]
+pub struct Diaam<const LO: usize, const HI: usize, A, E: Dtype, D: Storage<E>> {
+    /// Conv1x1 projecting the high-level feature to `LO` channels.
+    pub project_high: Conv1x1<HI, LO, E, D>,
+    /// Attention on the projected high-level feature.
+    pub attention: A,
+    /// Conv1x1 on the low-level feature, giving the spatial gate.
+    pub gate: Conv1x1<LO, LO, E, D>,
+}
+
+impl<const LO: usize, const HI: usize, A, E, D> Fuse<LO, HI, E, D> for Diaam<LO, HI, A, E, D>
+where
+    E: Float,
+    D: Backend<E>,
+    A: Attention<LO, E, D>,
+{
+    /// Fuses `low` (skip connection) with `high` (upsampled to the same size).
+    fn fuse<T: Mode<E, D>>(
+        &mut self,
+        low: Image<LO, E, D, T>,
+        high: Image<HI, E, D, T>,
+    ) -> Result<Image<LO, E, D, T>> {
+        let high = self.attention.attend(self.project_high.forward(high)?)?;
+        let gate = self.gate.forward(low.with_empty_tape())?.sigmoid();
+        Ok(low + high * gate)
+    }
+}
+
+impl<const LO: usize, const HI: usize, A, E, D> Complexity for Diaam<LO, HI, A, E, D>
+where
+    E: Float,
+    D: Backend<E>,
+    A: Attention<LO, E, D>,
+{
+    fn tally(&self, pass: usize, height: usize, width: usize, tally: &mut Tally) {
+        self.project_high.tally(pass, height, width, tally);
+        self.attention.tally(pass, height, width, tally);
+        self.gate.tally(pass, height, width, tally);
+    }
+}
+
+impl<const LO: usize, const HI: usize, A, E, D> TensorCollection<E, D> for Diaam<LO, HI, A, E, D>
+where
+    E: Float,
+    D: Backend<E>,
+    A: TensorCollection<E, D>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = Diaam<LO, HI, A::To<E2, D2>, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("project_high", |s| &s.project_high, |s| &mut s.project_high),
+                Self::module("attention", |s| &s.attention, |s| &mut s.attention),
+                Self::module("gate", |s| &s.gate, |s| &mut s.gate),
+            ),
+            |(project_high, attention, gate)| Diaam {
+                project_high,
+                attention,
+                gate,
+            },
+        )
+    }
+}
