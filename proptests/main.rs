@@ -1,1 +1,3 @@
 //! Property tests.
+
+mod ops;
