@@ -192,30 +192,47 @@ impl<'a, E: Float> PaddedSource<'a, E> {
 
 /// One band of all channels of one image, with `halo` zero rows above and below and `halo`
 /// zero columns on the left; rows are padded with zeros to whole strips plus `2 * halo`.
-struct PaddedBand<E> {
-    data: Vec<E>,
+/// It lives in the thread's scratch buffer (`Element::with_scratch`).
+struct PaddedBand<'a, E> {
+    data: &'a [E],
     rows: usize,
     width: usize,
 }
 
-impl<E: Float> PaddedBand<E> {
-    #[inline(always)]
-    fn copy(source: PaddedSource<'_, E>, band: Band) -> Self {
+impl<'a, E: Float> PaddedBand<'a, E> {
+    /// Rows and row width of the band copy of `band` from `source`.
+    fn size(source: PaddedSource<'_, E>, band: Band) -> (usize, usize) {
+        let rows = band.rows + 2 * source.halo;
+        (rows, source.planes.strips() * STRIP + 2 * source.halo)
+    }
+
+    /// Elements of scratch the band copy needs.
+    fn len(source: PaddedSource<'_, E>, band: Band) -> usize {
+        let (rows, width) = Self::size(source, band);
+        source.planes.channels * rows * width
+    }
+
+    /// Copies `band` of `source` into `buffer` (at least `len` long), zeros included.
+    fn copy(source: PaddedSource<'_, E>, band: Band, buffer: &'a mut [E]) -> Self {
         let (planes, halo) = (source.planes, source.halo);
-        let rows = band.rows + 2 * halo;
-        let width = planes.strips() * STRIP + 2 * halo;
-        let mut data = vec![E::zero(); planes.channels * rows * width];
-        for c in 0..planes.channels {
-            for r in 0..rows {
-                let Some(y) = (band.first + r)
+        let (rows, width) = Self::size(source, band);
+        let data = &mut buffer[..planes.channels * rows * width];
+        for (c, channel) in data.chunks_exact_mut(rows * width).enumerate() {
+            for (r, row) in channel.chunks_exact_mut(width).enumerate() {
+                let y = (band.first + r)
                     .checked_sub(halo)
-                    .filter(|&y| y < planes.height)
-                else {
-                    continue;
-                };
-                let start = planes.row_start(band.b, c, y);
-                data[(c * rows + r) * width + halo..][..planes.width]
-                    .copy_from_slice(&source.data[start..][..planes.width]);
+                    .filter(|&y| y < planes.height);
+                match y {
+                    Some(y) => {
+                        let start = planes.row_start(band.b, c, y);
+                        let (left, rest) = row.split_at_mut(halo);
+                        let (image, right) = rest.split_at_mut(planes.width);
+                        left.fill(E::zero());
+                        image.copy_from_slice(&source.data[start..][..planes.width]);
+                        right.fill(E::zero());
+                    }
+                    None => row.fill(E::zero()),
+                }
             }
         }
         PaddedBand { data, rows, width }
@@ -369,16 +386,23 @@ struct ConvBand<'a, E, const K: usize> {
 
 impl<E: Float, const K: usize> ConvBand<'_, E, K> {
     fn run(&self) {
-        let padded = PaddedBand::copy(self.source, self.band);
+        let scratch = PaddedBand::len(self.source, self.band);
+        E::with_scratch(scratch, |buffer| {
+            let padded = PaddedBand::copy(self.source, self.band, buffer);
+            self.rows(&padded);
+        });
+    }
+
+    fn rows(&self, padded: &PaddedBand<'_, E>) {
         for y in 0..self.band.rows {
             for &(first, size, offset) in &self.packed.blocks {
                 let weights = &self.packed.data[offset..][..size * self.packed.in_channels * K * K];
                 // One dispatch per row and block: each tile size is its own vectorised function.
                 match size {
-                    CONV_BLOCK => dispatch(self.row::<CONV_BLOCK>(&padded, weights, first, y)),
-                    4 => dispatch(self.row::<4>(&padded, weights, first, y)),
-                    2 => dispatch(self.row::<2>(&padded, weights, first, y)),
-                    _ => dispatch(self.row::<1>(&padded, weights, first, y)),
+                    CONV_BLOCK => dispatch(self.row::<CONV_BLOCK>(padded, weights, first, y)),
+                    4 => dispatch(self.row::<4>(padded, weights, first, y)),
+                    2 => dispatch(self.row::<2>(padded, weights, first, y)),
+                    _ => dispatch(self.row::<1>(padded, weights, first, y)),
                 }
             }
         }
@@ -386,7 +410,7 @@ impl<E: Float, const K: usize> ConvBand<'_, E, K> {
 
     fn row<'b, const B: usize>(
         &'b self,
-        padded: &'b PaddedBand<E>,
+        padded: &'b PaddedBand<'b, E>,
         weights: &'b [E],
         first: usize,
         y: usize,
@@ -404,7 +428,7 @@ impl<E: Float, const K: usize> ConvBand<'_, E, K> {
 /// Output row `y` of a band for output channels `first .. first + B`, in register tiles.
 struct ConvRow<'a, E, const K: usize, const B: usize> {
     band: &'a ConvBand<'a, E, K>,
-    padded: &'a PaddedBand<E>,
+    padded: &'a PaddedBand<'a, E>,
     weights: &'a [E],
     first: usize,
     y: usize,
@@ -440,9 +464,13 @@ impl<E: Float, const K: usize, const B: usize> Kernel for ConvRow<'_, E, K, B> {
                     Init::Accumulate => {
                         // SAFETY: this band's rows belong to this task alone.
                         let out = band.out.slice(out_start(o), valid);
-                        edge[..valid].copy_from_slice(out);
-                        edge[valid..].fill(E::zero());
-                        *acc = load_strip(&edge, 0);
+                        *acc = if valid == strip {
+                            load_strip(out, 0)
+                        } else {
+                            edge[..valid].copy_from_slice(out);
+                            edge[valid..].fill(E::zero());
+                            load_strip(&edge, 0)
+                        };
                     }
                 }
             }
@@ -462,12 +490,16 @@ impl<E: Float, const K: usize, const B: usize> Kernel for ConvRow<'_, E, K, B> {
                 }
             }
             for (o, acc) in acc.iter().enumerate() {
-                for (j, acc) in acc.iter().enumerate() {
-                    acc.store(&mut edge[j * V::LANES..]);
-                }
                 // SAFETY: this band's rows belong to this task alone.
                 let out = band.out.slice(out_start(o), valid);
-                out.copy_from_slice(&edge[..valid]);
+                let full = valid == strip;
+                let target = if full { &mut *out } else { &mut edge[..] };
+                for (j, acc) in acc.iter().enumerate() {
+                    acc.store(&mut target[j * V::LANES..]);
+                }
+                if !full {
+                    out.copy_from_slice(&edge[..valid]);
+                }
             }
         }
     }
@@ -484,8 +516,17 @@ struct WeightGradBand<'a, E, const K: usize> {
 
 impl<E: Float, const K: usize> WeightGradBand<'_, E, K> {
     fn run(self) {
-        let input = PaddedBand::copy(self.input, self.band);
-        let grad = PaddedBand::copy(self.grad_out, self.band);
+        let input_len = PaddedBand::len(self.input, self.band);
+        let scratch = input_len + PaddedBand::len(self.grad_out, self.band);
+        E::with_scratch(scratch, |buffer| {
+            let (input, grad) = buffer.split_at_mut(input_len);
+            let input = PaddedBand::copy(self.input, self.band, input);
+            let grad = PaddedBand::copy(self.grad_out, self.band, grad);
+            self.tiles(&input, &grad);
+        });
+    }
+
+    fn tiles(self, input: &PaddedBand<'_, E>, grad: &PaddedBand<'_, E>) {
         let in_channels = self.input.planes.channels;
         let out_channels = self.grad_out.planes.channels;
         let (weights, bias) = self
@@ -493,8 +534,8 @@ impl<E: Float, const K: usize> WeightGradBand<'_, E, K> {
             .split_at_mut(out_channels * in_channels * K * K);
         for (first, size) in channel_blocks(out_channels, WEIGHT_GRAD_BLOCK) {
             let tiles = WeightGradTiles::<E, K, 1> {
-                input: &input,
-                grad: &grad,
+                input,
+                grad,
                 rows: self.band.rows,
                 in_channels,
                 first,
@@ -519,8 +560,8 @@ impl<E: Float, const K: usize> WeightGradBand<'_, E, K> {
 /// one input channel and kernel row, B output channels x K taps, each a strip of per-pixel
 /// partial sums, reduced once the band is done.
 struct WeightGradTiles<'a, E, const K: usize, const B: usize> {
-    input: &'a PaddedBand<E>,
-    grad: &'a PaddedBand<E>,
+    input: &'a PaddedBand<'a, E>,
+    grad: &'a PaddedBand<'a, E>,
     rows: usize,
     in_channels: usize,
     first: usize,
@@ -576,5 +617,122 @@ impl<E: Float, const K: usize, const B: usize> Kernel for WeightGradTiles<'_, E,
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::reference;
+    use crate::ops::simd::{InstructionSet, TEST_CAP};
+    use std::sync::atomic::Ordering;
+
+    /// Deterministic values in [-1, 1).
+    fn values<E: Float>(len: usize, seed: u64) -> Vec<E> {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                E::from((state >> 40) as f64 / (1u64 << 23) as f64 - 1.0).unwrap()
+            })
+            .collect()
+    }
+
+    fn check<E: Float, const K: usize>(shape: ConvShape, tolerance: f64) {
+        let shape = ConvShape { kernel: K, ..shape };
+        let input = values::<E>(
+            shape.batch * shape.in_channels * shape.height * shape.width,
+            1,
+        );
+        let grad_out = values::<E>(
+            shape.batch * shape.out_channels * shape.height * shape.width,
+            2,
+        );
+        let weight = values::<E>(shape.out_channels * shape.in_channels * K * K, 3);
+        let bias = values::<E>(shape.out_channels, 4);
+        let close = |ours: &[E], reference: &[E], what: &str| {
+            for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
+                let (a, b) = (a.to_f64().unwrap(), b.to_f64().unwrap());
+                assert!(
+                    (a - b).abs() <= tolerance * (1.0 + b.abs()),
+                    "{what}[{i}] {shape:?}: {a} vs {b}"
+                );
+            }
+        };
+        close(
+            &conv2d_forward::<E, K>(shape, &input, &weight, Some(&bias)),
+            &reference::conv2d_forward(shape, &input, &weight, Some(&bias)),
+            "output",
+        );
+        // Start from non-zero gradients: the kernels must add to them.
+        let start = |len: usize| values::<E>(len, 5);
+        let (mut ours_input, mut ours_weight, mut ours_bias) =
+            (start(input.len()), start(weight.len()), start(bias.len()));
+        let (mut ref_input, mut ref_weight, mut ref_bias) =
+            (ours_input.clone(), ours_weight.clone(), ours_bias.clone());
+        conv2d_backward_input::<E, K>(shape, &weight, &grad_out, &mut ours_input);
+        conv2d_backward_weight::<E, K>(
+            shape,
+            &input,
+            &grad_out,
+            &mut ours_weight,
+            Some(&mut ours_bias),
+        );
+        reference::conv2d_backward(
+            shape,
+            &input,
+            &weight,
+            &grad_out,
+            &mut ref_input,
+            &mut ref_weight,
+            Some(&mut ref_bias),
+        );
+        close(&ours_input, &ref_input, "input gradient");
+        close(&ours_weight, &ref_weight, "weight gradient");
+        close(&ours_bias, &ref_bias, "bias gradient");
+    }
+
+    /// A convolution's sizes; `check` fills in the kernel size.
+    fn shape(
+        batch: usize,
+        in_channels: usize,
+        out_channels: usize,
+        height: usize,
+        width: usize,
+    ) -> ConvShape {
+        ConvShape {
+            batch,
+            in_channels,
+            out_channels,
+            height,
+            width,
+            kernel: 0,
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_matches_reference() {
+        let widest = InstructionSet::detect();
+        for set in [
+            InstructionSet::Portable,
+            InstructionSet::Avx2,
+            InstructionSet::Avx512,
+        ] {
+            if set > widest {
+                continue;
+            }
+            TEST_CAP.store(set as u8, Ordering::Relaxed);
+            // Widths below, at and past a strip; a full block of 8 plus 4 and 1 channels.
+            check::<f32, 3>(shape(2, 3, 13, 5, 37), 1e-5);
+            check::<f32, 3>(shape(1, 8, 8, 9, 64), 1e-5);
+            check::<f32, 1>(shape(2, 5, 3, 3, 7), 1e-5);
+            check::<f64, 5>(shape(1, 2, 6, 6, 17), 1e-12);
+            check::<f64, 3>(shape(3, 4, 9, 1, 1), 1e-12);
+        }
+        TEST_CAP.store(u8::MAX, Ordering::Relaxed);
     }
 }

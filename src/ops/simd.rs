@@ -24,8 +24,14 @@ pub trait Vector<E>: Copy {
     unsafe fn sum(self) -> E;
 }
 
-/// The vector types of an element type, one per instruction set.
+/// What the CPU kernels need per element type: its vector types, one per instruction set, and
+/// a scratch buffer per thread.
 pub trait Element: Copy + Sized + 'static {
+    /// Runs `f` on this thread's scratch buffer, `len` elements long (contents unspecified).
+    /// The buffer is kept for the thread's next call, so kernels neither allocate nor
+    /// page-fault per task; a nested call gets a fresh buffer.
+    #[doc(hidden)]
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
     #[cfg(target_arch = "x86_64")]
     #[doc(hidden)]
     type Avx512: Vector<Self>;
@@ -43,21 +49,53 @@ pub(crate) trait Kernel {
     unsafe fn run<V: Vector<Self::Element>>(self) -> Self::Output;
 }
 
+/// The instruction sets [`dispatch`] chooses from, narrowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum InstructionSet {
+    Portable,
+    Avx2,
+    Avx512,
+}
+
+impl InstructionSet {
+    /// The widest instruction set this CPU supports.
+    pub(crate) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") {
+                return InstructionSet::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return InstructionSet::Avx2;
+            }
+        }
+        InstructionSet::Portable
+    }
+}
+
+/// Tests cap the instruction set (`InstructionSet as u8`) to exercise every path on one machine.
+#[cfg(test)]
+pub(crate) static TEST_CAP: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(u8::MAX);
+
 /// Runs `kernel` with the widest vector type this CPU supports.
 pub(crate) fn dispatch<K: Kernel>(kernel: K) -> K::Output {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, all that `Avx512` vectors use.
-            return unsafe { run_avx512(kernel) };
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA, all that `Avx2` vectors use.
-            return unsafe { run_avx2(kernel) };
-        }
+    let chosen = InstructionSet::detect();
+    #[cfg(test)]
+    let chosen = chosen.min(match TEST_CAP.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => InstructionSet::Portable,
+        1 => InstructionSet::Avx2,
+        _ => InstructionSet::Avx512,
+    });
+    match chosen {
+        // SAFETY: the CPU has AVX-512F, all that `Avx512` vectors use.
+        #[cfg(target_arch = "x86_64")]
+        InstructionSet::Avx512 => unsafe { run_avx512(kernel) },
+        // SAFETY: the CPU has AVX2 and FMA, all that `Avx2` vectors use.
+        #[cfg(target_arch = "x86_64")]
+        InstructionSet::Avx2 => unsafe { run_avx2(kernel) },
+        // SAFETY: portable vectors need no CPU feature.
+        _ => unsafe { kernel.run::<Portable<K::Element>>() },
     }
-    // SAFETY: portable vectors need no CPU feature.
-    unsafe { kernel.run::<Portable<K::Element>>() }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -193,7 +231,29 @@ x86_vector!(
     _mm256_fmadd_pd
 );
 
+/// Implements `Element::with_scratch` with a thread-local buffer.
+macro_rules! thread_scratch {
+    ($elem:ty) => {
+        fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [$elem]) -> R) -> R {
+            thread_local! {
+                static SCRATCH: std::cell::RefCell<Vec<$elem>> =
+                    const { std::cell::RefCell::new(Vec::new()) };
+            }
+            SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+                Ok(mut buffer) => {
+                    if buffer.len() < len {
+                        buffer.resize(len, 0.0);
+                    }
+                    f(&mut buffer[..len])
+                }
+                Err(_) => f(&mut vec![0.0; len]),
+            })
+        }
+    };
+}
+
 impl Element for f32 {
+    thread_scratch!(f32);
     #[cfg(target_arch = "x86_64")]
     type Avx512 = Avx512F32;
     #[cfg(target_arch = "x86_64")]
@@ -201,6 +261,7 @@ impl Element for f32 {
 }
 
 impl Element for f64 {
+    thread_scratch!(f64);
     #[cfg(target_arch = "x86_64")]
     type Avx512 = Avx512F64;
     #[cfg(target_arch = "x86_64")]
