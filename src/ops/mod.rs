@@ -8,8 +8,15 @@
 //! are read by reference, and their gradients accumulate, so one weight used several times in
 //! a graph receives the sum of its uses' gradients.
 
+#[cfg(any(feature = "cuda", test))]
+mod composed;
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
+mod direct;
+mod pool;
 pub mod reference;
+mod simd;
 
 use dfdx::prelude::{Const, Dtype, NoneTape, Tape, Tensor};
 use dfdx::tensor::Storage;
@@ -40,8 +47,24 @@ impl OpError {
     }
 }
 
-/// The element types our kernels support.
-pub trait Float: Dtype + num_traits::Float + Send + Sync {}
+/// Same padding (K / 2 on each side) keeps the image size only for odd kernels.
+fn check_conv_kernel(kernel: usize) -> Result<(), OpError> {
+    if kernel.is_multiple_of(2) {
+        return Err(OpError::EvenKernel(kernel));
+    }
+    Ok(())
+}
+
+/// 2 x 2 pooling with stride 2 covers the image exactly only for even sizes.
+fn check_pool_size(height: usize, width: usize) -> Result<(), OpError> {
+    if !height.is_multiple_of(2) || !width.is_multiple_of(2) {
+        return Err(OpError::OddPoolSize { height, width });
+    }
+    Ok(())
+}
+
+/// The element types our kernels support (each has SIMD vector types, see `simd`).
+pub trait Float: Dtype + num_traits::Float + Send + Sync + simd::Element {}
 impl Float for f32 {}
 impl Float for f64 {}
 
