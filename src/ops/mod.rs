@@ -8,11 +8,19 @@
 //! are read by reference, and their gradients accumulate, so one weight used several times in
 //! a graph receives the sum of its uses' gradients.
 
+pub mod batch_norm;
 mod cpu;
+pub mod norm_reference;
 pub mod reference;
+pub mod upsample;
 
 use dfdx::prelude::{Const, Dtype, NoneTape, Tape, Tensor};
 use dfdx::tensor::Storage;
+
+pub use batch_norm::{
+    batch_norm2d, batch_norm2d_add_relu, batch_norm2d_relu, BatchNormMode, BatchNormOps, Epilogue,
+};
+pub use upsample::{upsample_bilinear2x, UpsampleOps};
 
 /// A batch of images with `C` channels: (batch, C, height, width).
 pub type Image<const C: usize, E, D, T = NoneTape> =
