@@ -1,1 +1,3 @@
 //! Property tests.
+
+mod norm_ops;

@@ -18,8 +18,7 @@ use super::cpu::{host_data, take_grad};
 use super::{Bias, Float, Image, OpError};
 use dfdx::nn::modules::BatchNorm2D;
 use dfdx::prelude::{
-    Cpu, Device, HasShape, Merge, NoneTape, PutTape, Rank1, SplitTape, Storage, Tape,
-    TensorFromVec,
+    Cpu, Device, HasShape, Merge, NoneTape, PutTape, Rank1, SplitTape, Storage, Tape, TensorFromVec,
 };
 use dfdx::tensor_ops::{BroadcastTo, MeanTo, TryAdd, TryDiv, TryMul, TrySub};
 use rayon::prelude::*;
@@ -232,26 +231,24 @@ fn normalise_forward<E: Float>(
     relu: bool,
 ) {
     let channels = affine.gain.len();
-    out.par_chunks_mut(plane)
-        .enumerate()
-        .for_each(|(p, out)| {
-            let (gain, shift) = (affine.gain[p % channels], affine.shift[p % channels]);
-            let x = &x[p * plane..(p + 1) * plane];
-            let activate = |y: E| if relu { y.max(E::zero()) } else { y };
-            match shortcut {
-                None => {
-                    for (o, &v) in out.iter_mut().zip(x) {
-                        *o = activate(ChannelAffine::pre_activation(gain, shift, v, E::zero()));
-                    }
-                }
-                Some(shortcut) => {
-                    let shortcut = &shortcut[p * plane..(p + 1) * plane];
-                    for ((o, &v), &s) in out.iter_mut().zip(x).zip(shortcut) {
-                        *o = activate(ChannelAffine::pre_activation(gain, shift, v, s));
-                    }
+    out.par_chunks_mut(plane).enumerate().for_each(|(p, out)| {
+        let (gain, shift) = (affine.gain[p % channels], affine.shift[p % channels]);
+        let x = &x[p * plane..(p + 1) * plane];
+        let activate = |y: E| if relu { y.max(E::zero()) } else { y };
+        match shortcut {
+            None => {
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = activate(ChannelAffine::pre_activation(gain, shift, v, E::zero()));
                 }
             }
-        });
+            Some(shortcut) => {
+                let shortcut = &shortcut[p * plane..(p + 1) * plane];
+                for ((o, &v), &s) in out.iter_mut().zip(x).zip(shortcut) {
+                    *o = activate(ChannelAffine::pre_activation(gain, shift, v, s));
+                }
+            }
+        }
+    });
 }
 
 /// Zeroes the output gradient where the forward pass's ReLU clipped (pre-activation <= 0),
@@ -392,9 +389,17 @@ impl<E: Float> BatchNormOps<E> for Cpu {
             }
             BatchNormMode::Eval(norm) => {
                 let to_f64 = |t: &Bias<C, E, Cpu>| -> Vec<f64> {
-                    host_data(t).iter().map(|v| v.to_f64().expect("float")).collect()
+                    host_data(t)
+                        .iter()
+                        .map(|v| v.to_f64().expect("float"))
+                        .collect()
                 };
-                (norm, to_f64(&norm.running_mean), to_f64(&norm.running_var), false)
+                (
+                    norm,
+                    to_f64(&norm.running_mean),
+                    to_f64(&norm.running_var),
+                    false,
+                )
             }
         };
         let affine = ChannelAffine::new(
@@ -405,7 +410,14 @@ impl<E: Float> BatchNormOps<E> for Cpu {
             norm.epsilon,
         );
         let mut out = vec![E::zero(); input.len()];
-        normalise_forward(&input, shortcut_data.as_deref(), &mut out, &affine, plane, relu);
+        normalise_forward(
+            &input,
+            shortcut_data.as_deref(),
+            &mut out,
+            &affine,
+            plane,
+            relu,
+        );
         let out = x
             .device()
             .try_tensor_from_vec(out, shape)
@@ -493,8 +505,11 @@ pub fn composed_batch_norm2d<
                     .retaped::<T>()
                     .try_square()?
                     .try_mean::<Rank1<C>, _>()?;
-                norm.running_var
-                    .try_axpy(1.0 - momentum, &var, momentum * count / (count - 1.0))?;
+                norm.running_var.try_axpy(
+                    1.0 - momentum,
+                    &var,
+                    momentum * count / (count - 1.0),
+                )?;
                 let std = var
                     .try_add(E::from(norm.epsilon).expect("float"))?
                     .try_sqrt()?;
@@ -840,9 +855,8 @@ mod tests {
         let dims = (2, 3, 4);
         let n = dims.0 * C * dims.1 * dims.2;
         let mut rng = StdRng::seed_from_u64(7);
-        let mut random = |len: usize| -> Vec<f64> {
-            (0..len).map(|_| rng.gen_range(-2.0..2.0)).collect()
-        };
+        let mut random =
+            |len: usize| -> Vec<f64> { (0..len).map(|_| rng.gen_range(-2.0..2.0)).collect() };
         let (x, shortcut, weights) = (random(n), random(n), random(n));
         let (scale, bias) = (random(C), random(C));
         let mut norm = batch_norm::<C>(&scale, &bias);
@@ -858,7 +872,10 @@ mod tests {
                     weights: &weights,
                     train,
                 };
-                let what = format!("train {train}, relu {relu}, shortcut {}", shortcut.is_some());
+                let what = format!(
+                    "train {train}, relu {relu}, shortcut {}",
+                    shortcut.is_some()
+                );
                 let analytic = case.run(&mut norm.clone());
                 let numeric_x = numeric_gradient(&x, |x| Case { x, ..case }.loss(&norm));
                 assert_close(&analytic.x, &numeric_x, 1e-6, &format!("x, {what}"));
@@ -869,9 +886,19 @@ mod tests {
                     case.loss(&norm)
                 };
                 let numeric_scale = numeric_gradient(&scale, |s| with(s, &bias));
-                assert_close(&analytic.scale, &numeric_scale, 1e-6, &format!("scale, {what}"));
+                assert_close(
+                    &analytic.scale,
+                    &numeric_scale,
+                    1e-6,
+                    &format!("scale, {what}"),
+                );
                 let numeric_bias = numeric_gradient(&bias, |b| with(&scale, b));
-                assert_close(&analytic.bias, &numeric_bias, 1e-6, &format!("bias, {what}"));
+                assert_close(
+                    &analytic.bias,
+                    &numeric_bias,
+                    1e-6,
+                    &format!("bias, {what}"),
+                );
                 if let Some(shortcut) = shortcut {
                     let numeric = numeric_gradient(shortcut, |s| {
                         Case {

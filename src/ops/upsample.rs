@@ -84,7 +84,10 @@ impl<E: Float> Plane<E> {
     /// Upsamples one plane, `scratch` holding the width-interpolated rows (H x 2W).
     fn forward(&self, x: &[E], out: &mut [E], scratch: &mut [E]) {
         let wide = 2 * self.width;
-        for (row, wide_row) in x.chunks_exact(self.width).zip(scratch.chunks_exact_mut(wide)) {
+        for (row, wide_row) in x
+            .chunks_exact(self.width)
+            .zip(scratch.chunks_exact_mut(wide))
+        {
             for (o, (l, u, w)) in wide_row.iter_mut().zip(self.columns.iter()) {
                 let a = row[l];
                 *o = a + w * (row[u] - a);
@@ -182,5 +185,114 @@ where
         x: Image<C, E, Self, T>,
     ) -> Result<Image<C, E, Self, T>, OpError> {
         composed_upsample_bilinear2x(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dfdx::prelude::{Backward, Rank0, SumTo, Tensor, Trace};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    /// Output and input gradient of `sum(upsample(x) * weights)` for one-channel images.
+    fn run(dims: (usize, usize, usize), x: &[f64], weights: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let dev = Cpu::default();
+        let (b, h, w) = dims;
+        let x = dev.tensor_from_vec(x.to_vec(), (b, Const::<1>, h, w));
+        let weights = dev.tensor_from_vec(weights.to_vec(), (b, Const::<1>, 2 * h, 2 * w));
+        let out = upsample_bilinear2x(x.leaky_trace()).unwrap();
+        let values = out.as_vec();
+        let loss: Tensor<Rank0, f64, Cpu, _> = (out * weights).sum();
+        (values, loss.backward().get(&x).as_vec())
+    }
+
+    fn assert_close(actual: &[f64], expected: &[f64], tolerance: f64, what: &str) {
+        assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+        for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+            assert!(
+                (a - e).abs() <= tolerance,
+                "{what}[{i}]: got {a}, expected {e}"
+            );
+        }
+    }
+
+    /// Expected values computed once with PyTorch 2 (`F.interpolate(x, scale_factor=2,
+    /// mode="bilinear", align_corners=True)`, float64), the gradient that of
+    /// `sum(out * weights)`.
+    #[test]
+    fn matches_pytorch() {
+        let x = [-3.0, 2.0, 0.0, -2.0, 3.0, 1.0];
+        let weights: Vec<f64> = (0..24).map(|i| ((i * 3) % 11) as f64 / 5.0).collect();
+        let (out, grad) = run((1, 2, 3), &x, &weights);
+        let third = 1.0 / 3.0;
+        assert_close(
+            &out,
+            &[
+                -3.0,
+                -1.0,
+                1.0,
+                1.6,
+                0.8,
+                0.0,
+                -2.0 - 2.0 * third,
+                -2.0 * third,
+                1.0 + third,
+                1.9333333333333331,
+                1.1333333333333333,
+                third,
+                -2.0 - third,
+                -third,
+                1.0 + 2.0 * third,
+                2.266666666666666,
+                1.4666666666666663,
+                2.0 * third,
+                -2.0,
+                0.0,
+                2.0,
+                2.6,
+                1.8,
+                1.0,
+            ],
+            1e-12,
+            "output",
+        );
+        assert_close(
+            &grad,
+            &[
+                2.946666666666667,
+                5.226666666666667,
+                2.6933333333333342,
+                4.453333333333334,
+                4.6933333333333325,
+                2.586666666666667,
+            ],
+            1e-12,
+            "input gradient",
+        );
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let dims = (2, 3, 5);
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut random =
+            |len: usize| -> Vec<f64> { (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect() };
+        let n = dims.0 * dims.1 * dims.2;
+        let (x, weights) = (random(n), random(4 * n));
+        let loss = |x: &[f64]| -> f64 {
+            let out = run(dims, x, &weights).0;
+            out.iter().zip(&weights).map(|(o, w)| o * w).sum()
+        };
+        let step = 1e-6;
+        let numeric: Vec<f64> = (0..n)
+            .map(|i| {
+                let mut moved = x.clone();
+                moved[i] += step;
+                let up = loss(&moved);
+                moved[i] -= 2.0 * step;
+                (up - loss(&moved)) / (2.0 * step)
+            })
+            .collect();
+        assert_close(&run(dims, &x, &weights).1, &numeric, 1e-7, "input gradient");
     }
 }
