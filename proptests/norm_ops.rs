@@ -1,4 +1,5 @@
-//! Batch normalisation and bilinear upsampling, our CPU kernels and their dfdx compositions
+//! Batch normalisation, bilinear upsampling and the DIAAM aggregation, our CPU kernels and
+//! their dfdx compositions
 //! (what the CUDA device runs), against the naive definitions in
 //! `rrcanet::ops::norm_reference`, over random shapes, modes and epilogues, in f32 and f64.
 
@@ -10,13 +11,14 @@ use dfdx::prelude::{
 };
 use proptest::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
+use rrcanet::ops::attention::composed_attention_aggregation;
 use rrcanet::ops::batch_norm::composed_batch_norm2d;
 use rrcanet::ops::norm_reference::{
-    channel_mean_var, upsample_bilinear2x, upsample_bilinear2x_backward, BatchNormReference,
-    NchwShape,
+    attention_aggregation as reference_attention, attention_aggregation_backward, channel_mean_var,
+    upsample_bilinear2x, upsample_bilinear2x_backward, BatchNormReference, NchwShape,
 };
 use rrcanet::ops::upsample::composed_upsample_bilinear2x;
-use rrcanet::ops::{BatchNormMode, BatchNormOps, Epilogue, Float, UpsampleOps};
+use rrcanet::ops::{AttentionOps, BatchNormMode, BatchNormOps, Epilogue, Float, UpsampleOps};
 
 const C: usize = 3;
 
@@ -317,4 +319,81 @@ fn check_upsampling<E: Float>(
     let loss: Tensor<Rank0, E, Cpu, _> = (out * weights).sum();
     let grad = to_f64(&loss.backward().get(&input).as_vec());
     assert_close(&grad, &expected_grad, tolerance, "input gradient");
+}
+
+fn check_attention_aggregation<E: Float>(
+    (batch, height, width): (usize, usize, usize),
+    seed: u64,
+    implementation: Implementation,
+    tolerance: f64,
+) where
+    Cpu: AttentionOps<E> + dfdx::prelude::Device<E>,
+{
+    let shape = NchwShape {
+        batch,
+        channels: C,
+        height,
+        width,
+    };
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut random =
+        |len: usize| -> Vec<f64> { (0..len).map(|_| rng.gen_range(-3.0..3.0)).collect() };
+    let (low, high, gate) = (
+        random(shape.len()),
+        random(shape.len()),
+        random(shape.len()),
+    );
+    let (channel, loss_weights) = (random(batch * C), random(shape.len()));
+    let dev = Cpu::default();
+    let image =
+        |v: &[f64]| dev.tensor_from_vec(from_f64::<E>(v), (batch, Const::<C>, height, width));
+    let (low_t, high_t, gate_t) = (image(&low), image(&high), image(&gate));
+    let channel_t = dev.tensor_from_vec(from_f64::<E>(&channel), (batch, Const::<C>));
+    let traced = (
+        low_t.leaky_trace(),
+        high_t.leaky_trace(),
+        channel_t.leaky_trace(),
+        gate_t.leaky_trace(),
+    );
+    let out = match implementation {
+        Implementation::Kernel => {
+            Cpu::try_attention_aggregation(traced.0, traced.1, traced.2, traced.3)
+        }
+        Implementation::Composed => {
+            composed_attention_aggregation(traced.0, traced.1, traced.2, traced.3)
+        }
+    }
+    .unwrap();
+    let expected = reference_attention(shape, &low, &high, &channel, &gate);
+    assert_close(&to_f64(&out.as_vec()), &expected, tolerance, "output");
+    let loss: Tensor<Rank0, E, Cpu, _> = (out * image(&loss_weights)).sum();
+    let grads = loss.backward();
+    let expected = attention_aggregation_backward(shape, &high, &channel, &gate, &loss_weights);
+    let got = [
+        to_f64(&grads.get(&low_t).as_vec()),
+        to_f64(&grads.get(&high_t).as_vec()),
+        to_f64(&grads.get(&channel_t).as_vec()),
+        to_f64(&grads.get(&gate_t).as_vec()),
+    ];
+    for ((got, want), name) in
+        got.iter()
+            .zip(&expected)
+            .zip(["low", "high", "channel weights", "gate logits"])
+    {
+        assert_close(got, want, tolerance, &format!("{name} gradient"));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn attention_aggregation_matches_reference(
+        dims in dims(),
+        seed in any::<u64>(),
+        implementation in implementation(),
+    ) {
+        check_attention_aggregation::<f64>(dims, seed, implementation, 1e-12);
+        check_attention_aggregation::<f32>(dims, seed, implementation, 1e-5);
+    }
 }

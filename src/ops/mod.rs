@@ -8,6 +8,7 @@
 //! are read by reference, and their gradients accumulate, so one weight used several times in
 //! a graph receives the sum of its uses' gradients.
 
+pub mod attention;
 pub mod batch_norm;
 mod cpu;
 pub mod norm_reference;
@@ -17,6 +18,7 @@ pub mod upsample;
 use dfdx::prelude::{Const, Dtype, NoneTape, Tape, Tensor};
 use dfdx::tensor::Storage;
 
+pub use attention::{attention_aggregation, AttentionOps, ChannelWeights};
 pub use batch_norm::{
     batch_norm2d, batch_norm2d_add_relu, batch_norm2d_relu, BatchNormMode, BatchNormOps, Epilogue,
 };
