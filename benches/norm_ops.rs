@@ -1,4 +1,4 @@
-//! Our batch-norm and upsampling kernels against the dfdx ops they replace, forward and
+//! Our batch-norm, upsampling and DIAAM-aggregation kernels against the dfdx ops they replace, forward and
 //! forward + backward, at the shapes of RRCA-Net's levels (batch 8): 8 channels at 256²,
 //! 16 at 128², 64 at 32².
 //!
@@ -7,11 +7,12 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use dfdx::nn::builders::BatchNorm2D as BatchNorm2DBuilder;
 use dfdx::prelude::{
-    Backward, Bilinear, Const, Cpu, DeviceBuildExt, HasShape, ModuleMut, OwnedTape, Rank0,
-    SampleTensor, SumTo, Tensor, Trace, TryUpscale2D,
+    Backward, Bilinear, BroadcastTo, Const, Cpu, DeviceBuildExt, HasShape, ModuleMut, NoneTape,
+    OwnedTape, Rank0, SampleTensor, SumTo, Tensor, Trace, TryUpscale2D,
 };
 use rrcanet::ops::{
-    batch_norm2d_add_relu, batch_norm2d_relu, upsample_bilinear2x, BatchNormMode, Image,
+    attention_aggregation, batch_norm2d_add_relu, batch_norm2d_relu, upsample_bilinear2x,
+    BatchNormMode, ChannelWeights, Image,
 };
 use std::time::Duration;
 
@@ -67,6 +68,25 @@ fn level<const C: usize>(c: &mut Criterion, size: usize) {
     });
     forward_and_backward(c, "batch_norm_add_relu", "dfdx", &x, |x| {
         (norm.forward_mut(x) + shortcut.clone()).relu()
+    });
+
+    let (high, gate): (Image<C, f32, Cpu>, Image<C, f32, Cpu>) = (
+        dev.sample_normal_like(&shape),
+        dev.sample_normal_like(&shape),
+    );
+    let weights: ChannelWeights<C, f32, Cpu, NoneTape> =
+        dev.sample_normal_like(&(BATCH, Const::<C>));
+    forward_and_backward(c, "attention_aggregation", "ours", &x, |low| {
+        let traced = |t: &Image<C, f32, Cpu>| t.retaped::<OwnedTape<f32, Cpu>>();
+        let weights = weights.retaped::<OwnedTape<f32, Cpu>>();
+        attention_aggregation(low, traced(&high), weights, traced(&gate)).unwrap()
+    });
+    forward_and_backward(c, "attention_aggregation", "dfdx", &x, |low| {
+        let weights = weights
+            .retaped::<OwnedTape<f32, Cpu>>()
+            .broadcast_like(&shape);
+        let high = high.retaped::<OwnedTape<f32, Cpu>>();
+        low + high * weights * gate.retaped::<OwnedTape<f32, Cpu>>().sigmoid()
     });
 
     let half: Image<C, f32, Cpu> = dev.sample_normal_like(&(BATCH, Const::<C>, size / 2, size / 2));

@@ -20,13 +20,13 @@ use rayon::prelude::*;
 /// Devices that run bilinear upsampling.
 pub trait UpsampleOps<E: Float>: Storage<E> {
     /// Bilinear upsampling of `x` to twice its height and width, corners aligned.
-    fn try_upsample_bilinear2x<const C: usize, T: Tape<E, Self>>(
+    fn try_upsample_bilinear2x<const C: usize, T: Tape<E, Self> + 'static>(
         x: Image<C, E, Self, T>,
     ) -> Result<Image<C, E, Self, T>, OpError>;
 }
 
 /// Bilinear upsampling of `x` by 2 (see [`UpsampleOps::try_upsample_bilinear2x`]).
-pub fn upsample_bilinear2x<const C: usize, E: Float, D: UpsampleOps<E>, T: Tape<E, D>>(
+pub fn upsample_bilinear2x<const C: usize, E: Float, D: UpsampleOps<E>, T: Tape<E, D> + 'static>(
     x: Image<C, E, D, T>,
 ) -> Result<Image<C, E, D, T>, OpError> {
     D::try_upsample_bilinear2x(x)
@@ -126,7 +126,7 @@ impl<E: Float> Plane<E> {
 }
 
 impl<E: Float> UpsampleOps<E> for Cpu {
-    fn try_upsample_bilinear2x<const C: usize, T: Tape<E, Self>>(
+    fn try_upsample_bilinear2x<const C: usize, T: Tape<E, Self> + 'static>(
         x: Image<C, E, Self, T>,
     ) -> Result<Image<C, E, Self, T>, OpError> {
         let (batch, _, height, width) = *x.shape();
@@ -176,17 +176,21 @@ where
         .map_err(OpError::device)
 }
 
+/// dfdx's bilinear kernel exists on CUDA for each float type separately.
 #[cfg(feature = "cuda")]
-impl<E: Float> UpsampleOps<E> for dfdx::prelude::Cuda
-where
-    dfdx::prelude::Cuda: Device<E>,
-{
-    fn try_upsample_bilinear2x<const C: usize, T: Tape<E, Self>>(
-        x: Image<C, E, Self, T>,
-    ) -> Result<Image<C, E, Self, T>, OpError> {
-        composed_upsample_bilinear2x(x)
-    }
+macro_rules! cuda_upsample {
+    ($($float:ty),*) => {$(
+        impl UpsampleOps<$float> for dfdx::prelude::Cuda {
+            fn try_upsample_bilinear2x<const C: usize, T: Tape<$float, Self> + 'static>(
+                x: Image<C, $float, Self, T>,
+            ) -> Result<Image<C, $float, Self, T>, OpError> {
+                composed_upsample_bilinear2x(x)
+            }
+        }
+    )*};
 }
+#[cfg(feature = "cuda")]
+cuda_upsample!(f32, f64);
 
 #[cfg(test)]
 mod tests {
