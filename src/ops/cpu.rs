@@ -14,7 +14,7 @@ use dfdx::prelude::{
 
 /// The elements of `t` in row-major order. dfdx exposes a tensor's storage only by copy;
 /// `contiguous` (free when already contiguous) makes that physical copy the logical order.
-fn host_data<S: Shape, E: Float>(t: &Tensor<S, E, Cpu>) -> Vec<E> {
+pub(super) fn host_data<S: Shape, E: Float>(t: &Tensor<S, E, Cpu>) -> Vec<E> {
     let t = t.clone().contiguous();
     let mut out = vec![E::zero(); t.shape().num_elements()];
     t.copy_into(&mut out);
@@ -29,6 +29,7 @@ macro_rules! take_grad {
         std::mem::take::<Vec<_>>($grads.get_or_alloc_mut($tensor)?)
     };
 }
+pub(super) use take_grad;
 
 impl<E: Float> SpatialOps<E> for Cpu {
     fn try_conv2d<const I: usize, const O: usize, const K: usize, T: Tape<E, Self>>(

@@ -8,18 +8,28 @@
 //! are read by reference, and their gradients accumulate, so one weight used several times in
 //! a graph receives the sum of its uses' gradients.
 
+pub mod attention;
+pub mod batch_norm;
 #[cfg(any(feature = "cuda", test))]
 mod composed;
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 mod direct;
+pub mod norm_reference;
 mod pool;
 pub mod reference;
 mod simd;
+pub mod upsample;
 
 use dfdx::prelude::{Const, Dtype, NoneTape, Tape, Tensor};
 use dfdx::tensor::Storage;
+
+pub use attention::{attention_aggregation, AttentionOps, ChannelWeights};
+pub use batch_norm::{
+    batch_norm2d, batch_norm2d_add_relu, batch_norm2d_relu, BatchNormMode, BatchNormOps, Epilogue,
+};
+pub use upsample::{upsample_bilinear2x, UpsampleOps};
 
 /// A batch of images with `C` channels: (batch, C, height, width).
 pub type Image<const C: usize, E, D, T = NoneTape> =
