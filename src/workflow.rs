@@ -1,6 +1,6 @@
 //! The researcher's workflow as library calls: train a named model, evaluate a checkpoint on
 //! a dataset split, run inference on image files. Each picks the model type named in its
-//! config or checkpoint ([`crate::with_model!`]) and the device, then runs the generic code
+//! config or checkpoint ([`with_model!`]) and the device, then runs the generic code
 //! in [`crate::train`] and [`crate::inference`].
 
 use crate::data::resample::resize_bilinear;
@@ -44,13 +44,13 @@ pub fn train(
     match config.device {
         DeviceKind::Cpu => {
             let device = Cpu::seed_from_u64(config.seed);
-            crate::with_model!(name, M => crate::train::train::<INPUT_CHANNELS, M<INPUT_CHANNELS, f32, Cpu>, Cpu>(device, config, dataset, run, stop, observer))
+            with_model!(name, M => crate::train::train::<INPUT_CHANNELS, M<INPUT_CHANNELS, f32, Cpu>, Cpu>(device, config, dataset, run, stop, observer))
         }
         #[cfg(feature = "cuda")]
         DeviceKind::Cuda => {
             use dfdx::prelude::Cuda;
             let device = Cuda::try_seed_from_u64(config.seed).map_err(|e| TrainError::Setup(format!("no usable CUDA device: {e:?}")))?;
-            crate::with_model!(name, M => crate::train::train::<INPUT_CHANNELS, M<INPUT_CHANNELS, f32, Cuda>, Cuda>(device, config, dataset, run, stop, observer))
+            with_model!(name, M => crate::train::train::<INPUT_CHANNELS, M<INPUT_CHANNELS, f32, Cuda>, Cuda>(device, config, dataset, run, stop, observer))
         }
         #[cfg(not(feature = "cuda"))]
         DeviceKind::Cuda => Err(TrainError::Setup(
@@ -135,7 +135,7 @@ macro_rules! with_checkpoint {
             )));
         }
         let $device = Cpu::default();
-        crate::with_model!(name, M => {
+        with_model!(name, M => {
             let mut $model = <M<INPUT_CHANNELS, f32, Cpu> as BuildModule<Cpu, f32>>::build(&$device);
             load_checkpoint(&mut $model, &record, checkpoint)?;
             let $multiple = <M<INPUT_CHANNELS, f32, Cpu> as Segmenter<INPUT_CHANNELS, f32, Cpu>>::SIZE_MULTIPLE;

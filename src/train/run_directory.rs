@@ -9,7 +9,7 @@ use super::optim::Adagrad;
 use super::trainer::TrainError;
 use crate::atomic_file;
 use crate::nn::Backend;
-use dfdx::prelude::{Tensor, TensorFromVec};
+use dfdx::prelude::{HasShape, Tensor, TensorFromVec};
 use safetensors::tensor::{Dtype as SafeDtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -18,7 +18,7 @@ use crate::nn::Backend;
 use crate::ops::OpError;
 use dfdx::nn::{BuildModule, ZeroGrads};
 use dfdx::optim::{Adam, AdamConfig, Momentum, Optimizer, Sgd, SgdConfig};
-use dfdx::prelude::{AsArray, Gradients, Tensor, TensorCollection, Trace};
+use dfdx::prelude::{Backward, Gradients, Tensor, TensorCollection, TensorFromVec, Trace};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -220,7 +220,7 @@ where
                 });
             }
             let total = total.expect("a model returns at least one logit map") / passes;
-            let value = total.array();
+            let value = total.as_vec()[0];
             if !value.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
                     value,
