@@ -8,9 +8,12 @@
 
 pub mod atomic_file;
 pub mod data;
+pub mod inference;
 pub mod loss;
 pub mod metrics;
+#[macro_use]
 pub mod model;
 pub mod nn;
 pub mod ops;
 pub mod train;
+pub mod workflow;

@@ -196,6 +196,15 @@ impl RegionLabeller {
             ],
         }));
     }
+
+    /// After a labelling, every horizontal run of region pixels as (region index, row,
+    /// columns), for per-region pixel work such as bounding boxes and peak values.
+    pub fn region_runs(&self) -> impl Iterator<Item = (usize, usize, std::ops::Range<usize>)> + '_ {
+        self.runs
+            .iter()
+            .zip(&self.region_of_run)
+            .map(|(run, &region)| (region as usize, run.row as usize, run.start as usize..run.end as usize))
+    }
 }
 
 /// Index of the first pixel equal to `value` in `line`, or `line.len()`. Skips whole chunks

@@ -8,11 +8,28 @@
 //! are read by reference, and their gradients accumulate, so one weight used several times in
 //! a graph receives the sum of its uses' gradients.
 
+pub mod attention;
+pub mod batch_norm;
+#[cfg(any(feature = "cuda", test))]
+mod composed;
 mod cpu;
+#[cfg(feature = "cuda")]
+mod cuda;
+mod direct;
+pub mod norm_reference;
+mod pool;
 pub mod reference;
+mod simd;
+pub mod upsample;
 
 use dfdx::prelude::{Const, Dtype, NoneTape, Tape, Tensor};
 use dfdx::tensor::Storage;
+
+pub use attention::{attention_aggregation, AttentionOps, ChannelWeights};
+pub use batch_norm::{
+    batch_norm2d, batch_norm2d_add_relu, batch_norm2d_relu, BatchNormMode, BatchNormOps, Epilogue,
+};
+pub use upsample::{upsample_bilinear2x, UpsampleOps};
 
 /// A batch of images with `C` channels: (batch, C, height, width).
 pub type Image<const C: usize, E, D, T = NoneTape> =
@@ -40,8 +57,24 @@ impl OpError {
     }
 }
 
-/// The element types our kernels support.
-pub trait Float: Dtype + num_traits::Float + Send + Sync {}
+/// Same padding (K / 2 on each side) keeps the image size only for odd kernels.
+fn check_conv_kernel(kernel: usize) -> Result<(), OpError> {
+    if kernel.is_multiple_of(2) {
+        return Err(OpError::EvenKernel(kernel));
+    }
+    Ok(())
+}
+
+/// 2 x 2 pooling with stride 2 covers the image exactly only for even sizes.
+fn check_pool_size(height: usize, width: usize) -> Result<(), OpError> {
+    if !height.is_multiple_of(2) || !width.is_multiple_of(2) {
+        return Err(OpError::OddPoolSize { height, width });
+    }
+    Ok(())
+}
+
+/// The element types our kernels support (each has SIMD vector types, see `simd`).
+pub trait Float: Dtype + num_traits::Float + Send + Sync + simd::Element {}
 impl Float for f32 {}
 impl Float for f64 {}
 

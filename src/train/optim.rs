@@ -112,6 +112,19 @@ impl<M, E: Dtype, D: Storage<E>> Adagrad<M, E, D> {
     pub fn steps(&self) -> usize {
         self.step
     }
+
+    /// The accumulated squared gradients, one flat tensor per trainable tensor in the model's
+    /// visiting order (empty before the first update): with [`Adagrad::steps`], what resuming
+    /// a run needs.
+    pub fn state_sums(&self) -> &[Tensor<(usize,), E, D>] {
+        &self.state_sums
+    }
+
+    /// Continues from a saved state (see [`Adagrad::state_sums`]).
+    pub fn restore(&mut self, steps: usize, state_sums: Vec<Tensor<(usize,), E, D>>) {
+        self.step = steps;
+        self.state_sums = state_sums;
+    }
 }
 
 /// One update: visits every tensor of the model in order.

@@ -1,0 +1,84 @@
+//! `rrcanet eval`: metrics of a checkpoint on a dataset split, with masks, overlays and the
+//! ROC written to an output folder.
+
+use anyhow::Context;
+use clap::Args;
+use rrcanet::data::{Dataset, DatasetOptions};
+use rrcanet::train::RunDirectory;
+use rrcanet::workflow::{self, Resolution};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Evaluate a checkpoint: IoU, nIoU, Pd, Fa (also in the legacy convention), ROC, masks and
+/// overlays.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A run directory (its best.safetensors) or a checkpoint file.
+    #[arg(long, value_name = "RUN_DIR")]
+    checkpoint: PathBuf,
+    /// Dataset folder (default: the run's own dataset).
+    #[arg(long, value_name = "DIR")]
+    dataset: Option<PathBuf>,
+    /// Split scheme, e.g. 50_50 (default: the run's, or the dataset's only one).
+    #[arg(long, value_name = "NAME")]
+    split: Option<String>,
+    /// Which part of the split to evaluate.
+    #[arg(long, default_value = "test")]
+    part: String,
+    /// Evaluate at native resolution (padded for the network; metrics on the image only).
+    #[arg(long, conflicts_with = "resize")]
+    native: bool,
+    /// Resize to SIZE x SIZE, as the reference evaluation does (default 256).
+    #[arg(long, value_name = "SIZE")]
+    resize: Option<usize>,
+    /// Number of ROC threshold bins (the reference uses 10).
+    #[arg(long, default_value_t = 10)]
+    roc_bins: usize,
+    /// Output folder (default: RUN_DIR/eval-<part>, or eval-<part> beside a checkpoint file).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print one JSON object (the keys of `rrcanet metrics --json`).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let run_config = if args.checkpoint.is_dir() { RunDirectory::open(&args.checkpoint).ok().map(|(_, config)| config) } else { None };
+    let dataset_dir = match (&args.dataset, &run_config) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(config)) => config.dataset.clone(),
+        (None, None) => anyhow::bail!("{}: not a run directory with a config.json; pass --dataset", args.checkpoint.display()),
+    };
+    let split = args.split.clone().or_else(|| run_config.as_ref().and_then(|c| c.split.clone()));
+    let dataset = Dataset::open(&dataset_dir, &DatasetOptions { split, strict: false })
+        .with_context(|| format!("opening the dataset {}", dataset_dir.display()))?;
+    for warning in &dataset.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let resolution = if args.native { Resolution::Native } else { Resolution::Resize(args.resize.unwrap_or(256)) };
+    let out = args.out.clone().unwrap_or_else(|| {
+        let base = if args.checkpoint.is_dir() { args.checkpoint.clone() } else { args.checkpoint.parent().map(PathBuf::from).unwrap_or_default() };
+        base.join(format!("eval-{}", args.part))
+    });
+    let report = workflow::evaluate(&args.checkpoint, &dataset, &args.part, resolution, args.roc_bins, Some(&out))?;
+    let m = &report.metrics;
+    if args.json {
+        let object = json!({
+            "images": m.images, "iou": m.iou, "niou": m.niou, "pd": m.pd, "fa": m.fa,
+            "targets": m.targets, "matched": m.matched, "false_alarm_pixels": m.false_alarm_pixels,
+            "pixels": m.pixels, "intersection": m.intersection, "union": m.union,
+            "fa_legacy": report.legacy_metrics.fa, "roc_auc": report.roc.auc,
+        });
+        println!("{}", serde_json::to_string_pretty(&object)?);
+    } else {
+        println!("{} ({}) on {} [{}], {} images", report.model, report.checkpoint.display(), dataset.root.display(), args.part, m.images);
+        println!("  IoU   {:.4}", m.iou);
+        println!("  nIoU  {:.4}", m.niou);
+        println!("  Pd    {:.4}  ({} of {} targets)", m.pd, m.matched, m.targets);
+        println!("  Fa    {:.3e}  ({} of {} pixels)", m.fa, m.false_alarm_pixels, m.pixels);
+        println!("  Fa    {:.3e}  (legacy convention of the reference code)", report.legacy_metrics.fa);
+        println!("  pixel ROC AUC {:.4}", report.roc.auc);
+        println!("wrote metrics.json, roc.csv, roc.png, masks/ and overlays/ to {}", out.display());
+    }
+    Ok(())
+}

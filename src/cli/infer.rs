@@ -1,0 +1,55 @@
+//! `rrcanet infer`: target masks and detections for image files of any size.
+
+use anyhow::Context;
+use clap::Args;
+use rrcanet::workflow;
+use std::path::PathBuf;
+
+/// Detect targets in an image or a folder of images.
+#[derive(Args)]
+pub struct InferArgs {
+    /// A run directory (its best.safetensors) or a checkpoint file.
+    #[arg(long, value_name = "RUN_DIR")]
+    checkpoint: PathBuf,
+    /// An image file, or a folder whose PNG, BMP and JPEG files are all processed.
+    #[arg(long, value_name = "FILE_OR_DIR")]
+    input: PathBuf,
+    /// Output folder: masks/ (one PNG per input) and detections.json.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// A pixel is a target where its probability exceeds this.
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f32,
+}
+
+/// The image files named by `input`.
+fn input_files(input: &PathBuf) -> anyhow::Result<Vec<PathBuf>> {
+    if !input.is_dir() {
+        anyhow::ensure!(input.exists(), "{}: no such file or folder", input.display());
+        return Ok(vec![input.clone()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(input)
+        .with_context(|| format!("reading the folder {}", input.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+            path.is_file() && ["png", "bmp", "jpg", "jpeg"].contains(&extension.as_str())
+        })
+        .collect();
+    files.sort();
+    anyhow::ensure!(!files.is_empty(), "{}: no PNG, BMP or JPEG files in this folder", input.display());
+    Ok(files)
+}
+
+pub fn run(args: InferArgs) -> anyhow::Result<()> {
+    let files = input_files(&args.input)?;
+    let detections = workflow::infer(&args.checkpoint, &files, &args.out, args.threshold)?;
+    let targets: usize = detections.iter().map(|d| d.targets.len()).sum();
+    println!(
+        "{} images, {targets} targets; wrote {} and {}",
+        detections.len(),
+        args.out.join("masks").display(),
+        args.out.join("detections.json").display()
+    );
+    Ok(())
+}
