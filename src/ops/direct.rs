@@ -25,9 +25,9 @@ const STRIP: usize = 32;
 /// Output channels per register tile of the convolution.
 const CONV_BLOCK: usize = 8;
 /// Output channels per register tile of the weight gradient.
-const WEIGHT_GRAD_BLOCK: usize = 4;
+const WEIGHT_GRAD_BLOCK: usize = 8;
 /// Scratch bytes per task we aim to keep within a core's L2 cache.
-const BAND_BYTES: usize = 256 * 1024;
+const BAND_BYTES: usize = 384 * 1024;
 
 /// `out = bias + conv(input, weight)` for a K x K weight of shape (out, in, K, K).
 pub(crate) fn conv2d_forward<E: Float, const K: usize>(
@@ -154,13 +154,13 @@ struct Band {
 /// its padded scratch copy of `planes` stays in L2.
 fn bands<E, const K: usize>(planes: Planes) -> Vec<Band> {
     let threads = rayon::current_num_threads();
-    let per_image = (4 * threads).div_ceil(planes.batch.max(1));
     let row_bytes = planes.channels * (planes.strips() * STRIP + K) * std::mem::size_of::<E>();
-    let rows = planes
-        .height
-        .div_ceil(per_image)
-        .min(BAND_BYTES / row_bytes.max(1))
-        .max(1);
+    let most_rows = (BAND_BYTES / row_bytes.max(1)).max(1);
+    let per_image = (4 * threads)
+        .div_ceil(planes.batch.max(1))
+        .max(planes.height.div_ceil(most_rows));
+    // Bands of (nearly) equal height, so no thread waits on a long last band.
+    let rows = planes.height.div_ceil(per_image).max(1);
     (0..planes.batch)
         .flat_map(|b| {
             (0..planes.height).step_by(rows).map(move |first| Band {
@@ -544,6 +544,7 @@ impl<E: Float, const K: usize> WeightGradBand<'_, E, K> {
             // One dispatch per block: each tile size is its own vectorised function.
             match size {
                 WEIGHT_GRAD_BLOCK => dispatch(tiles.with_block::<WEIGHT_GRAD_BLOCK>()),
+                4 => dispatch(tiles.with_block::<4>()),
                 2 => dispatch(tiles.with_block::<2>()),
                 _ => dispatch(tiles.with_block::<1>()),
             }
@@ -587,24 +588,23 @@ impl<E: Float, const K: usize, const B: usize> Kernel for WeightGradTiles<'_, E,
 
     #[inline(always)]
     unsafe fn run<V: Vector<E>>(self) {
-        let strip = STRIP_VECTORS * V::LANES;
-        let strips = self.grad.width / strip;
+        // One vector per tap and channel: B x K accumulators, K input vectors and one gradient
+        // vector fit AVX-512's 32 registers for B = 8, K = 3.
+        let vectors = self.grad.width / V::LANES;
         for c in 0..self.in_channels {
             for ky in 0..K {
-                let mut acc = [[[V::splat(E::zero()); STRIP_VECTORS]; K]; B];
+                let mut acc = [[V::splat(E::zero()); K]; B];
                 for y in 0..self.rows {
                     let row = self.input.row(c, y + ky);
-                    for s in 0..strips {
-                        let x0 = s * strip;
-                        let v: [[V; STRIP_VECTORS]; K] =
-                            std::array::from_fn(|kx| load_strip(row, x0 + kx));
-                        for (o, acc) in acc.iter_mut().enumerate() {
-                            let g: [V; STRIP_VECTORS] =
-                                load_strip(self.grad.row(self.first + o, y), x0);
-                            for (acc, v) in acc.iter_mut().zip(&v) {
-                                for ((acc, g), v) in acc.iter_mut().zip(g).zip(v) {
-                                    *acc = g.mul_add(*v, *acc);
-                                }
+                    let grads: [&[E]; B] =
+                        std::array::from_fn(|o| self.grad.row(self.first + o, y));
+                    for x0 in (0..vectors).map(|i| i * V::LANES) {
+                        let v: [V; K] =
+                            std::array::from_fn(|kx| V::load(&row[x0 + kx..x0 + kx + V::LANES]));
+                        for (acc, grad) in acc.iter_mut().zip(grads) {
+                            let g = V::load(&grad[x0..x0 + V::LANES]);
+                            for (acc, v) in acc.iter_mut().zip(v) {
+                                *acc = g.mul_add(v, *acc);
                             }
                         }
                     }
@@ -612,7 +612,7 @@ impl<E: Float, const K: usize, const B: usize> Kernel for WeightGradTiles<'_, E,
                 for (o, acc) in acc.iter().enumerate() {
                     for (kx, acc) in acc.iter().enumerate() {
                         let index = (((self.first + o) * self.in_channels + c) * K + ky) * K + kx;
-                        self.weights[index] += acc.iter().fold(E::zero(), |s, v| s + v.sum());
+                        self.weights[index] += acc.sum();
                     }
                 }
             }
