@@ -205,7 +205,7 @@ impl<'a, E: Float> PaddedBand<'a, E> {
     /// The band itself, uncopied, when it needs no zeros: no halo and whole strips.
     fn view(source: PaddedSource<'a, E>, band: Band) -> Option<Self> {
         let planes = source.planes;
-        (source.halo == 0 && planes.width % STRIP == 0).then(|| PaddedBand {
+        (source.halo == 0 && planes.width.is_multiple_of(STRIP)).then(|| PaddedBand {
             data: &source.data[planes.row_start(band.b, 0, band.first)..],
             channel_stride: planes.height * planes.width,
             width: planes.width,
