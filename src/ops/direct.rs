@@ -2,9 +2,9 @@
 //!
 //! RRCA-Net spends most of its time in 3 x 3 convolutions with few channels (8 and 16) on large
 //! images, where an im2col matrix is K² times the image and the matrix product is starved by
-//! memory. We convolve directly instead, in register tiles: a tile holds `STRIP` neighbouring
-//! output pixels of one row for a block of output channels; each input pixel loaded into a
-//! vector register serves the whole block. The work is split into bands of rows, one rayon task
+//! memory. We convolve directly instead, in register tiles: a tile holds a strip of two vectors
+//! of neighbouring output pixels of one row for a block of output channels; each input vector
+//! loaded into a register serves the whole block. The work is split into bands of rows, one rayon task
 //! per (image, band); a task first copies its rows (plus the kernel's halo) into a zero-padded
 //! scratch band that fits the core's L2 cache, so the inner loops need no bounds tests.
 //!
