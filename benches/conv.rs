@@ -2,7 +2,8 @@
 //! forward + backward, as criterion benchmarks and as a GFLOP/s table.
 //!
 //! `cargo bench --bench conv` runs criterion, then prints the table (median of `RUNS` timed
-//! runs after one warm-up, as PyTorch's yardstick does). With `TORCH_CONV_BENCH` set to the
+//! runs after one warm-up, as PyTorch's yardstick does, and our CPU ms per forward + backward
+//! summed over threads). With `TORCH_CONV_BENCH` set to the
 //! path of `torch_conv_bench.py`, it also runs PyTorch right after each of our shapes, in
 //! `ROUNDS` interleaved rounds, and prints the ratios. `CONV_BENCH_TABLE_ONLY=1` skips criterion.
 
@@ -54,8 +55,23 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn median_ms(f: &dyn Fn()) -> f64 {
+/// CPU time this process's threads have run, in ms (Linux's schedstat; None elsewhere).
+fn cpu_ms() -> Option<f64> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            stat.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .sum::<Option<f64>>()
+        .map(|ns| ns / 1e6)
+}
+
+/// Median wall-clock ms of `RUNS` runs after a warm-up, and the mean CPU ms per run (all
+/// threads): on a shared machine CPU time says more about the kernels than wall time does.
+fn median_ms(f: &dyn Fn()) -> (f64, Option<f64>) {
     f();
+    let cpu_start = cpu_ms();
     let mut times: Vec<f64> = (0..RUNS)
         .map(|_| {
             let start = Instant::now();
@@ -63,8 +79,9 @@ fn median_ms(f: &dyn Fn()) -> f64 {
             start.elapsed().as_secs_f64() * 1e3
         })
         .collect();
+    let cpu = cpu_start.zip(cpu_ms()).map(|(a, b)| (b - a) / RUNS as f64);
     times.sort_by(f64::total_cmp);
-    times[RUNS / 2]
+    (times[RUNS / 2], cpu)
 }
 
 /// PyTorch's forward + backward milliseconds per shape label, from the yardstick script.
@@ -89,27 +106,37 @@ fn table(cases: &[Case]) {
     let torch = std::env::var("TORCH_CONV_BENCH").ok();
     let rounds = if torch.is_some() { ROUNDS } else { 1 };
     println!(
-        "\n{:<12} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        "shape", "round", "fwd ms", "fwd GF/s", "f+b ms", "f+b GF/s", "torch ms", "speedup"
+        "\n{:<12} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "shape",
+        "round",
+        "fwd ms",
+        "fwd GF/s",
+        "f+b ms",
+        "f+b GF/s",
+        "f+b cpu",
+        "torch ms",
+        "speedup"
     );
     for round in 1..=rounds {
         let torch_ms = torch.as_deref().map(torch_forward_backward_ms);
         for case in cases {
-            let forward = median_ms(&*case.forward);
-            let both = median_ms(&*case.forward_backward);
+            let (forward, _) = median_ms(&*case.forward);
+            let (both, both_cpu) = median_ms(&*case.forward_backward);
+            let both_cpu = both_cpu.map_or("-".into(), |ms| format!("{ms:.2}"));
             let torch = torch_ms.as_ref().and_then(|t| t.get(&case.label));
             let (torch, speedup) = match torch {
                 Some(t) => (format!("{t:.2}"), format!("{:.2}x", t / both)),
                 None => ("-".into(), "-".into()),
             };
             println!(
-                "{:<12} {:>6} {:>9.2} {:>9.1} {:>9.2} {:>9.1} {:>9} {:>7}",
+                "{:<12} {:>6} {:>9.2} {:>9.1} {:>9.2} {:>9.1} {:>9} {:>9} {:>7}",
                 case.label,
                 round,
                 forward,
                 case.flops_forward / forward / 1e6,
                 both,
                 3.0 * case.flops_forward / both / 1e6,
+                both_cpu,
                 torch,
                 speedup
             );

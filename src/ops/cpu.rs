@@ -60,7 +60,6 @@ impl<E: Float> SpatialOps<E> for Cpu {
         let (weight_ghost, bias_ghost) = (weight.ghost(), bias.map(Tensor::ghost));
         drop(x);
         tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&x_ghost)?;
             let grad_out = take_grad!(grads, &out_ghost);
             direct::conv2d_backward_input::<E, K>(
                 shape,
@@ -68,7 +67,6 @@ impl<E: Float> SpatialOps<E> for Cpu {
                 &grad_out,
                 grads.get_or_alloc_mut(&x_ghost)?,
             );
-            grads.try_alloc_for(&weight_ghost)?;
             let mut grad_bias = match &bias_ghost {
                 Some(bias) => Some(take_grad!(grads, bias)),
                 None => None,
@@ -101,7 +99,6 @@ impl<E: Float> SpatialOps<E> for Cpu {
             .map_err(OpError::device)?;
         let (x_ghost, out_ghost) = (x.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&x_ghost)?;
             let grad_out = take_grad!(grads, &out_ghost);
             pool::max_pool2x2_backward(
                 height,

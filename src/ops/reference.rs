@@ -57,7 +57,7 @@ impl ConvShape {
     }
 }
 
-/// out[b, o, y, x] = bias[o] + sum over c, ky, kx of weight[o, c, ky, kx] * x[b, c, y + ky - K/2, x + kx - K/2].
+/// `out[b, o, y, x] = bias[o] + sum over c, ky, kx of weight[o, c, ky, kx] * x[b, c, y + ky - K/2, x + kx - K/2]`.
 pub fn conv2d_forward<E: Float>(
     shape: ConvShape,
     input: &[E],

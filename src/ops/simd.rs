@@ -138,11 +138,12 @@ impl<E: super::Float> Vector<E> for Portable<E> {
     }
 }
 
-/// Implements [`Vector`] for an x86 vector type with the given intrinsics.
+/// Implements [`Vector`] for an x86 vector type with the given intrinsics; the lane sum uses
+/// `$sum` (a reduction intrinsic) where given, else a store and a scalar sum.
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_vector {
     ($name:ident, $elem:ty, $vec:ty, $lanes:literal, $features:literal,
-     $splat:ident, $load:ident, $store:ident, $fmadd:ident) => {
+     $splat:ident, $load:ident, $store:ident, $fmadd:ident $(, $sum:ident)?) => {
         #[derive(Clone, Copy)]
         #[doc(hidden)]
         pub struct $name($vec);
@@ -174,9 +175,13 @@ macro_rules! x86_vector {
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn sum(self) -> $elem {
-                let mut lanes = [0.0; $lanes];
-                self.store(&mut lanes);
-                lanes.iter().sum()
+                $(return std::arch::x86_64::$sum(self.0);)?
+                #[allow(unreachable_code)]
+                {
+                    let mut lanes = [0.0; $lanes];
+                    self.store(&mut lanes);
+                    lanes.iter().sum()
+                }
             }
         }
     };
@@ -192,7 +197,8 @@ x86_vector!(
     _mm512_set1_ps,
     _mm512_loadu_ps,
     _mm512_storeu_ps,
-    _mm512_fmadd_ps
+    _mm512_fmadd_ps,
+    _mm512_reduce_add_ps
 );
 #[cfg(target_arch = "x86_64")]
 x86_vector!(
@@ -204,7 +210,8 @@ x86_vector!(
     _mm512_set1_pd,
     _mm512_loadu_pd,
     _mm512_storeu_pd,
-    _mm512_fmadd_pd
+    _mm512_fmadd_pd,
+    _mm512_reduce_add_pd
 );
 #[cfg(target_arch = "x86_64")]
 x86_vector!(
