@@ -175,14 +175,14 @@ fn lane_sums<E: Float, const K: usize>(
         for lane in 0..LANES {
             let t = terms(a[lane], b[lane]);
             for k in 0..K {
-                partial[k][lane] = partial[k][lane] + t[k];
+                partial[k][lane] += t[k];
             }
         }
     }
     for (&a, &b) in a[whole..].iter().zip(&b[whole..]) {
         let t = terms(a, b);
         for k in 0..K {
-            partial[k][0] = partial[k][0] + t[k];
+            partial[k][0] += t[k];
         }
     }
     partial.map(|p| p.iter().map(|v| v.to_f64().expect("float")).sum())
@@ -344,7 +344,7 @@ fn add_into<E: Float>(sum: &mut [E], values: &[E]) {
         .zip(values.par_chunks(1 << 14))
         .for_each(|(sum, values)| {
             for (s, &v) in sum.iter_mut().zip(values) {
-                *s = *s + v;
+                *s += v;
             }
         });
 }
