@@ -220,9 +220,9 @@ mod tests {
         }
     }
 
-    /// Expected values computed once with PyTorch 2 (`F.interpolate(x, scale_factor=2,
-    /// mode="bilinear", align_corners=True)`, float64), the gradient that of
-    /// `sum(out * weights)`.
+    /// Expected values computed once with PyTorch 2.15 (`F.interpolate(x, scale_factor=2,
+    /// mode="bilinear", align_corners=True)`, float64; the script is in notes/norm-ops.md),
+    /// the gradient that of `sum(out * weights)`.
     #[test]
     fn matches_pytorch() {
         let x = [-3.0, 2.0, 0.0, -2.0, 3.0, 1.0];
