@@ -57,6 +57,9 @@ fn level<const C: usize>(c: &mut Criterion, size: usize) {
     let shortcut: Image<C, f32, Cpu> = dev.sample_normal_like(&shape);
     let mut norm = dev.build_module::<BatchNorm2DBuilder<C>, f32>();
 
+    // What the harness itself costs: tracing, the loss's sum and its backward.
+    forward_and_backward(c, "harness", "identity", &x, |x| x);
+
     forward_and_backward(c, "batch_norm_relu", "ours", &x, |x| {
         batch_norm2d_relu(x, BatchNormMode::Train(&mut norm)).unwrap()
     });

@@ -246,7 +246,7 @@ impl NormProblem {
 }
 
 fn dims() -> impl Strategy<Value = (usize, usize, usize)> {
-    (1usize..=3, 1usize..=6, 1usize..=7)
+    (1usize..=3, 1usize..=9, 1usize..=11)
 }
 
 proptest! {

@@ -96,7 +96,7 @@ impl<E: Float> AttentionOps<E> for Cpu {
             .for_each(|(((out, gate), high), &weight)| {
                 for ((o, s), &h) in out.iter_mut().zip(gate).zip(high) {
                     *s = sigmoid(*s);
-                    *o = *o + h * weight * *s;
+                    *o += h * weight * *s;
                 }
             });
         let out = low
@@ -115,7 +115,7 @@ impl<E: Float> AttentionOps<E> for Cpu {
                 .zip(grad.par_chunks(plane))
                 .for_each(|(sum, grad)| {
                     for (s, &g) in sum.iter_mut().zip(grad) {
-                        *s = *s + g;
+                        *s += g;
                     }
                 });
             // d high = grad * weight * gate, and d weight = sum over the plane of
@@ -131,15 +131,15 @@ impl<E: Float> AttentionOps<E> for Cpu {
                     let mut sum = E::zero();
                     for (((gh, &g), &h), &s) in grad_high.iter_mut().zip(grad).zip(high).zip(gate) {
                         let gs = g * s;
-                        *gh = *gh + gs * weight;
-                        sum = sum + gs * h;
+                        *gh += gs * weight;
+                        sum += gs * h;
                     }
                     sum
                 })
                 .collect();
             let grad_weights: &mut [E] = grads.get_or_alloc_mut(&channel_weights)?;
             for (gw, s) in grad_weights.iter_mut().zip(weight_sums) {
-                *gw = *gw + s;
+                *gw += s;
             }
             // d gate logits = grad * high * weight * gate * (1 - gate).
             let grad_gate: &mut [E] = grads.get_or_alloc_mut(&gate_logits)?;
@@ -151,7 +151,7 @@ impl<E: Float> AttentionOps<E> for Cpu {
                 .zip(&weights)
                 .for_each(|((((grad_gate, grad), high), gate), &weight)| {
                     for (((gg, &g), &h), &s) in grad_gate.iter_mut().zip(grad).zip(high).zip(gate) {
-                        *gg = *gg + g * h * weight * s * (E::one() - s);
+                        *gg += g * h * weight * s * (E::one() - s);
                     }
                 });
             Ok(())

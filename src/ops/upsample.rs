@@ -107,10 +107,10 @@ impl<E: Float> Plane<E> {
         scratch.fill(E::zero());
         for (g_row, (l, u, w)) in grad_out.chunks_exact(wide).zip(self.rows.iter()) {
             for (s, &g) in scratch[l * wide..][..wide].iter_mut().zip(g_row) {
-                *s = *s + (E::one() - w) * g;
+                *s += (E::one() - w) * g;
             }
             for (s, &g) in scratch[u * wide..][..wide].iter_mut().zip(g_row) {
-                *s = *s + w * g;
+                *s += w * g;
             }
         }
         for (gx_row, s_row) in grad_x
@@ -118,8 +118,8 @@ impl<E: Float> Plane<E> {
             .zip(scratch.chunks_exact(wide))
         {
             for (&s, (l, u, w)) in s_row.iter().zip(self.columns.iter()) {
-                gx_row[l] = gx_row[l] + (E::one() - w) * s;
-                gx_row[u] = gx_row[u] + w * s;
+                gx_row[l] += (E::one() - w) * s;
+                gx_row[u] += w * s;
             }
         }
     }
@@ -220,9 +220,9 @@ mod tests {
         }
     }
 
-    /// Expected values computed once with PyTorch 2 (`F.interpolate(x, scale_factor=2,
-    /// mode="bilinear", align_corners=True)`, float64), the gradient that of
-    /// `sum(out * weights)`.
+    /// Expected values computed once with PyTorch 2.15 (`F.interpolate(x, scale_factor=2,
+    /// mode="bilinear", align_corners=True)`, float64; the script is in notes/norm-ops.md),
+    /// the gradient that of `sum(out * weights)`.
     #[test]
     fn matches_pytorch() {
         let x = [-3.0, 2.0, 0.0, -2.0, 3.0, 1.0];
