@@ -8,13 +8,19 @@ use std::path::{Path, PathBuf};
 
 /// The temporary sibling of `path` used while writing it.
 fn temporary_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".{}.tmp", std::process::id()));
     path.with_file_name(name)
 }
 
 /// Writes `path` atomically with whatever `write` puts into the buffered writer it is given.
-pub fn write_with(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>) -> io::Result<()> {
+pub fn write_with(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
     let temporary = temporary_path(path);
     let result = (|| {
         let mut writer = BufWriter::new(File::create(&temporary)?);

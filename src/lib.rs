@@ -16,4 +16,3 @@ pub mod model;
 pub mod nn;
 pub mod ops;
 pub mod train;
-pub mod workflow;

@@ -1,11 +1,11 @@
 //! `rrcanet eval`: metrics of a checkpoint on a dataset split, with masks, overlays and the
 //! ROC written to an output folder.
 
+use super::workflow::{self, Resolution};
 use anyhow::Context;
 use clap::Args;
 use rrcanet::data::{Dataset, DatasetOptions};
 use rrcanet::train::RunDirectory;
-use rrcanet::workflow::{self, Resolution};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -43,24 +43,60 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let run_config = if args.checkpoint.is_dir() { RunDirectory::open(&args.checkpoint).ok().map(|(_, config)| config) } else { None };
+    let run_config = if args.checkpoint.is_dir() {
+        RunDirectory::open(&args.checkpoint)
+            .ok()
+            .map(|(_, config)| config)
+    } else {
+        None
+    };
     let dataset_dir = match (&args.dataset, &run_config) {
         (Some(dir), _) => dir.clone(),
         (None, Some(config)) => config.dataset.clone(),
-        (None, None) => anyhow::bail!("{}: not a run directory with a config.json; pass --dataset", args.checkpoint.display()),
+        (None, None) => anyhow::bail!(
+            "{}: not a run directory with a config.json; pass --dataset",
+            args.checkpoint.display()
+        ),
     };
-    let split = args.split.clone().or_else(|| run_config.as_ref().and_then(|c| c.split.clone()));
-    let dataset = Dataset::open(&dataset_dir, &DatasetOptions { split, strict: false })
-        .with_context(|| format!("opening the dataset {}", dataset_dir.display()))?;
+    let split = args
+        .split
+        .clone()
+        .or_else(|| run_config.as_ref().and_then(|c| c.split.clone()));
+    let dataset = Dataset::open(
+        &dataset_dir,
+        &DatasetOptions {
+            split,
+            strict: false,
+        },
+    )
+    .with_context(|| format!("opening the dataset {}", dataset_dir.display()))?;
     for warning in &dataset.warnings {
         eprintln!("warning: {warning}");
     }
-    let resolution = if args.native { Resolution::Native } else { Resolution::Resize(args.resize.unwrap_or(256)) };
+    let resolution = if args.native {
+        Resolution::Native
+    } else {
+        Resolution::Resize(args.resize.unwrap_or(256))
+    };
     let out = args.out.clone().unwrap_or_else(|| {
-        let base = if args.checkpoint.is_dir() { args.checkpoint.clone() } else { args.checkpoint.parent().map(PathBuf::from).unwrap_or_default() };
+        let base = if args.checkpoint.is_dir() {
+            args.checkpoint.clone()
+        } else {
+            args.checkpoint
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_default()
+        };
         base.join(format!("eval-{}", args.part))
     });
-    let report = workflow::evaluate(&args.checkpoint, &dataset, &args.part, resolution, args.roc_bins, Some(&out))?;
+    let report = workflow::evaluate(
+        &args.checkpoint,
+        &dataset,
+        &args.part,
+        resolution,
+        args.roc_bins,
+        Some(&out),
+    )?;
     let m = &report.metrics;
     if args.json {
         let object = json!({
@@ -71,14 +107,33 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&object)?);
     } else {
-        println!("{} ({}) on {} [{}], {} images", report.model, report.checkpoint.display(), dataset.root.display(), args.part, m.images);
+        println!(
+            "{} ({}) on {} [{}], {} images",
+            report.model,
+            report.checkpoint.display(),
+            dataset.root.display(),
+            args.part,
+            m.images
+        );
         println!("  IoU   {:.4}", m.iou);
         println!("  nIoU  {:.4}", m.niou);
-        println!("  Pd    {:.4}  ({} of {} targets)", m.pd, m.matched, m.targets);
-        println!("  Fa    {:.3e}  ({} of {} pixels)", m.fa, m.false_alarm_pixels, m.pixels);
-        println!("  Fa    {:.3e}  (legacy convention of the reference code)", report.legacy_metrics.fa);
+        println!(
+            "  Pd    {:.4}  ({} of {} targets)",
+            m.pd, m.matched, m.targets
+        );
+        println!(
+            "  Fa    {:.3e}  ({} of {} pixels)",
+            m.fa, m.false_alarm_pixels, m.pixels
+        );
+        println!(
+            "  Fa    {:.3e}  (legacy convention of the reference code)",
+            report.legacy_metrics.fa
+        );
         println!("  pixel ROC AUC {:.4}", report.roc.auc);
-        println!("wrote metrics.json, roc.csv, roc.png, masks/ and overlays/ to {}", out.display());
+        println!(
+            "wrote metrics.json, roc.csv, roc.png, masks/ and overlays/ to {}",
+            out.display()
+        );
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `rrcanet infer`: target masks and detections for image files of any size.
 
+use super::workflow;
 use anyhow::Context;
 use clap::Args;
-use rrcanet::workflow;
 use std::path::PathBuf;
 
 /// Detect targets in an image or a folder of images.
@@ -25,19 +25,30 @@ pub struct InferArgs {
 /// The image files named by `input`.
 fn input_files(input: &PathBuf) -> anyhow::Result<Vec<PathBuf>> {
     if !input.is_dir() {
-        anyhow::ensure!(input.exists(), "{}: no such file or folder", input.display());
+        anyhow::ensure!(
+            input.exists(),
+            "{}: no such file or folder",
+            input.display()
+        );
         return Ok(vec![input.clone()]);
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(input)
         .with_context(|| format!("reading the folder {}", input.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| {
-            let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+            let extension = path
+                .extension()
+                .map(|e| e.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
             path.is_file() && ["png", "bmp", "jpg", "jpeg"].contains(&extension.as_str())
         })
         .collect();
     files.sort();
-    anyhow::ensure!(!files.is_empty(), "{}: no PNG, BMP or JPEG files in this folder", input.display());
+    anyhow::ensure!(
+        !files.is_empty(),
+        "{}: no PNG, BMP or JPEG files in this folder",
+        input.display()
+    );
     Ok(files)
 }
 

@@ -9,12 +9,17 @@ mod metrics;
 mod params;
 mod synth;
 mod train;
+mod workflow;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "rrcanet", version, about = "RRCA-Net for infrared small target detection")]
+#[command(
+    name = "rrcanet",
+    version,
+    about = "RRCA-Net for infrared small target detection"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -2,14 +2,16 @@
 //! with progress bars, per-epoch selection metrics, atomic checkpoints, Ctrl-C to stop safely
 //! and `--resume` to continue.
 
+use super::workflow;
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rrcanet::data::synthetic::{ensure_synthetic_dataset, SyntheticConfig};
 use rrcanet::model::ModelName;
 use rrcanet::train::history::EpochRecord;
-use rrcanet::train::{DeviceKind, OptimizerKind, RunDirectory, SchedulerKind, Selection, TrainConfig, TrainObserver};
-use rrcanet::workflow;
+use rrcanet::train::{
+    DeviceKind, OptimizerKind, RunDirectory, SchedulerKind, Selection, TrainConfig, TrainObserver,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -97,36 +99,77 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let dataset = match &args.dataset {
         Some(dir) => dir.clone(),
         None => {
-            let config = SyntheticConfig::new(QuickStart::IMAGES, QuickStart::IMAGE_SIZE, QuickStart::SEED);
+            let config =
+                SyntheticConfig::new(QuickStart::IMAGES, QuickStart::IMAGE_SIZE, QuickStart::SEED);
             let dir = config.default_dir();
             if !dir.exists() {
-                eprintln!("generating the synthetic dataset ({} images) in {} ...", QuickStart::IMAGES, dir.display());
+                eprintln!(
+                    "generating the synthetic dataset ({} images) in {} ...",
+                    QuickStart::IMAGES,
+                    dir.display()
+                );
             }
-            ensure_synthetic_dataset(&dir, QuickStart::IMAGES, QuickStart::IMAGE_SIZE, QuickStart::SEED)
-                .with_context(|| format!("preparing the synthetic dataset in {}", dir.display()))?
+            ensure_synthetic_dataset(
+                &dir,
+                QuickStart::IMAGES,
+                QuickStart::IMAGE_SIZE,
+                QuickStart::SEED,
+            )
+            .with_context(|| format!("preparing the synthetic dataset in {}", dir.display()))?
         }
     };
-    let model = args.model.map(|m| m.to_string()).unwrap_or_else(|| if synthetic { QuickStart::MODEL } else { PAPER_MODEL }.to_string());
+    let model = args.model.map(|m| m.to_string()).unwrap_or_else(|| {
+        if synthetic {
+            QuickStart::MODEL
+        } else {
+            PAPER_MODEL
+        }
+        .to_string()
+    });
     Ok(TrainConfig {
         model,
         dataset,
         split: args.split.clone(),
-        epochs: args.epochs.unwrap_or(if synthetic { QuickStart::EPOCHS } else { DEFAULT_EPOCHS }),
+        epochs: args.epochs.unwrap_or(if synthetic {
+            QuickStart::EPOCHS
+        } else {
+            DEFAULT_EPOCHS
+        }),
         batch_size: args.batch_size,
         lr: args.lr,
         optimizer: args.optimizer,
         scheduler: args.scheduler,
         loss: args.loss.clone(),
-        seed: args.seed.unwrap_or_else(|| if synthetic { QuickStart::SEED } else { workflow::fresh_seed() }),
-        selection: if args.select_on_test { Selection::Test } else { Selection::Validation { fraction: args.val_fraction } },
-        image_size: args.image_size.unwrap_or(if synthetic { QuickStart::IMAGE_SIZE } else { PAPER_IMAGE_SIZE }),
+        seed: args.seed.unwrap_or_else(|| {
+            if synthetic {
+                QuickStart::SEED
+            } else {
+                workflow::fresh_seed()
+            }
+        }),
+        selection: if args.select_on_test {
+            Selection::Test
+        } else {
+            Selection::Validation {
+                fraction: args.val_fraction,
+            }
+        },
+        image_size: args.image_size.unwrap_or(if synthetic {
+            QuickStart::IMAGE_SIZE
+        } else {
+            PAPER_IMAGE_SIZE
+        }),
         output_prior: if args.paper_init { None } else { Some(0.01) },
         device: args.device,
     })
 }
 
 fn default_run_dir(config: &TrainConfig) -> PathBuf {
-    let dataset = config.dataset.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "dataset".into());
+    let dataset = config
+        .dataset
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into());
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
     PathBuf::from("runs").join(format!("{}-{dataset}-{stamp}", config.model))
 }
@@ -142,11 +185,27 @@ impl Bars {
     fn new(total: usize, done: usize, selection: &'static str) -> Self {
         let multi = MultiProgress::new();
         let epochs = multi.add(ProgressBar::new(total as u64));
-        epochs.set_style(ProgressStyle::with_template("epoch {pos}/{len} [{bar:30}] {elapsed} (eta {eta}) {msg}").expect("valid template").progress_chars("=> "));
+        epochs.set_style(
+            ProgressStyle::with_template(
+                "epoch {pos}/{len} [{bar:30}] {elapsed} (eta {eta}) {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
         epochs.set_position(done as u64);
         let batches = multi.add(ProgressBar::new(0));
-        batches.set_style(ProgressStyle::with_template("  batch {pos}/{len} [{bar:30}] {msg} {per_sec} eta {eta}").expect("valid template").progress_chars("=> "));
-        Bars { epochs, batches, selection }
+        batches.set_style(
+            ProgressStyle::with_template(
+                "  batch {pos}/{len} [{bar:30}] {msg} {per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        Bars {
+            epochs,
+            batches,
+            selection,
+        }
     }
 }
 
@@ -177,14 +236,16 @@ impl TrainObserver for Bars {
             if improved { "  (best)" } else { "" }
         );
         self.epochs.println(line);
-        self.epochs.set_message(format!("last {} IoU {:.4}", self.selection, r.val_iou));
+        self.epochs
+            .set_message(format!("last {} IoU {:.4}", self.selection, r.val_iou));
     }
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (run, config) = match &args.resume {
         Some(dir) => {
-            let (run, mut config) = RunDirectory::open(dir).with_context(|| format!("opening the run in {}", dir.display()))?;
+            let (run, mut config) = RunDirectory::open(dir)
+                .with_context(|| format!("opening the run in {}", dir.display()))?;
             let done = run.state()?.epochs_completed;
             if let Some(epochs) = args.epochs {
                 if epochs <= done {
@@ -231,14 +292,29 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         config.selection.label(),
         run.root().display()
     );
-    let mut bars = Bars::new(config.epochs, done, if matches!(config.selection, Selection::Test) { "test" } else { "val" });
+    let mut bars = Bars::new(
+        config.epochs,
+        done,
+        if matches!(config.selection, Selection::Test) {
+            "test"
+        } else {
+            "val"
+        },
+    );
     let outcome = workflow::train(&config, &dataset, &run, &stop, &mut bars)?;
     bars.batches.finish_and_clear();
     bars.epochs.abandon();
     let root = run.root().display();
     if outcome.interrupted {
-        println!("stopped after {} completed epochs; weights saved to {}", outcome.epochs_completed, run.last_checkpoint().display());
-        println!("resume with: rrcanet train --resume {root} --epochs {}", config.epochs);
+        println!(
+            "stopped after {} completed epochs; weights saved to {}",
+            outcome.epochs_completed,
+            run.last_checkpoint().display()
+        );
+        println!(
+            "resume with: rrcanet train --resume {root} --epochs {}",
+            config.epochs
+        );
         return Ok(());
     }
     match &outcome.best {
@@ -255,6 +331,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         None => println!("no epoch completed"),
     }
     println!("metrics per epoch: {}", run.metrics_csv().display());
-    println!("next: rrcanet eval --checkpoint {root} --dataset {} --split test", config.dataset.display());
+    println!(
+        "next: rrcanet eval --checkpoint {root} --dataset {} --split test",
+        config.dataset.display()
+    );
     Ok(())
 }

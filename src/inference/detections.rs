@@ -19,7 +19,12 @@ pub struct DetectedTarget {
 
 /// The targets of a `width` x `height` probability map at `threshold` (a pixel is a target
 /// where its probability exceeds it), in raster order of their first pixel.
-pub fn detect_targets(probabilities: &[f32], width: usize, height: usize, threshold: f32) -> Vec<DetectedTarget> {
+pub fn detect_targets(
+    probabilities: &[f32],
+    width: usize,
+    height: usize,
+    threshold: f32,
+) -> Vec<DetectedTarget> {
     let mask: Vec<bool> = probabilities.iter().map(|&p| p > threshold).collect();
     let mut labeller = RegionLabeller::new();
     let regions = labeller.label(&mask, width, height, Connectivity::Eight);
@@ -39,7 +44,10 @@ pub fn detect_targets(probabilities: &[f32], width: usize, height: usize, thresh
         *bottom = (*bottom).max(row);
         *left = (*left).min(columns.start);
         *right = (*right).max(columns.end - 1);
-        let peak = probabilities[row * width + columns.start..row * width + columns.end].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let peak = probabilities[row * width + columns.start..row * width + columns.end]
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
         target.peak_probability = target.peak_probability.max(peak);
     }
     targets
@@ -61,8 +69,19 @@ mod tests {
         assert_eq!(targets[0].area, 3);
         assert_eq!(targets[0].bounding_box, [1, 1, 2, 2]);
         assert_eq!(targets[0].peak_probability, 0.9);
-        assert!((targets[0].centroid[0] - 4.0 / 3.0).abs() < 1e-12 && (targets[0].centroid[1] - 5.0 / 3.0).abs() < 1e-12);
-        assert_eq!(targets[1], DetectedTarget { centroid: [4.0, 6.0], area: 1, bounding_box: [4, 6, 4, 6], peak_probability: 0.8 });
+        assert!(
+            (targets[0].centroid[0] - 4.0 / 3.0).abs() < 1e-12
+                && (targets[0].centroid[1] - 5.0 / 3.0).abs() < 1e-12
+        );
+        assert_eq!(
+            targets[1],
+            DetectedTarget {
+                centroid: [4.0, 6.0],
+                area: 1,
+                bounding_box: [4, 6, 4, 6],
+                peak_probability: 0.8
+            }
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::data::{Batch, BatchLoader};
 use crate::model::Segmenter;
 use crate::nn::Backend;
 use crate::ops::{Image, OpError};
-use dfdx::prelude::{Const, TensorFromVec};
+use dfdx::prelude::Const;
 
 /// One image's prediction, cropped to its valid (unpadded) region.
 #[derive(Clone, Debug)]
@@ -37,10 +37,19 @@ pub fn sigmoid(x: f32) -> f32 {
 }
 
 /// The batch's input as a tensor on `device`.
-pub fn batch_input<const IN: usize, D: Backend<f32>>(device: &D, batch: &Batch) -> Result<Image<IN, f32, D>, OpError> {
-    assert_eq!(batch.channels, IN, "the loader's channel count must match the model's input");
+pub fn batch_input<const IN: usize, D: Backend<f32>>(
+    device: &D,
+    batch: &Batch,
+) -> Result<Image<IN, f32, D>, OpError> {
+    assert_eq!(
+        batch.channels, IN,
+        "the loader's channel count must match the model's input"
+    );
     device
-        .try_tensor_from_vec(batch.images.clone(), (batch.len(), Const::<IN>, batch.height, batch.width))
+        .try_tensor_from_vec(
+            batch.images.clone(),
+            (batch.len(), Const::<IN>, batch.height, batch.width),
+        )
         .map_err(OpError::device)
 }
 
@@ -84,7 +93,9 @@ where
     for batch in loader.epoch(0) {
         let input = batch_input::<IN, D>(device, &batch)?;
         let mut outputs = model.forward_eval(input)?;
-        let prediction = outputs.pop().expect("a model returns at least one logit map");
+        let prediction = outputs
+            .pop()
+            .expect("a model returns at least one logit map");
         for image in split_predictions(&batch, &prediction.as_vec()) {
             visit(image)?;
         }

@@ -15,23 +15,40 @@ pub enum OutputError {
 }
 
 fn write_error(path: &Path, problem: impl std::fmt::Display) -> OutputError {
-    OutputError::Write { path: path.to_path_buf(), problem: problem.to_string() }
+    OutputError::Write {
+        path: path.to_path_buf(),
+        problem: problem.to_string(),
+    }
 }
 
 /// Encodes `image` as PNG and writes it atomically.
-fn write_png<P: image::PixelWithColorType>(path: &Path, image: &ImageBuffer<P, Vec<P::Subpixel>>) -> Result<(), OutputError>
+fn write_png<P: image::PixelWithColorType>(
+    path: &Path,
+    image: &ImageBuffer<P, Vec<P::Subpixel>>,
+) -> Result<(), OutputError>
 where
     [P::Subpixel]: image::EncodableLayout,
 {
     let mut bytes = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).map_err(|e| write_error(path, e))?;
+    image
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .map_err(|e| write_error(path, e))?;
     atomic_file::write(path, &bytes).map_err(|e| write_error(path, e))
 }
 
 /// Writes a binary mask (target 255, background 0) as an 8-bit PNG.
-pub fn write_mask(path: &Path, width: usize, height: usize, mask: &[bool]) -> Result<(), OutputError> {
+pub fn write_mask(
+    path: &Path,
+    width: usize,
+    height: usize,
+    mask: &[bool],
+) -> Result<(), OutputError> {
     let pixels = mask.iter().map(|&m| if m { 255u8 } else { 0 }).collect();
-    let image = ImageBuffer::<Luma<u8>, _>::from_raw(width as u32, height as u32, pixels).expect("mask is width * height");
+    let image = ImageBuffer::<Luma<u8>, _>::from_raw(width as u32, height as u32, pixels)
+        .expect("mask is width * height");
     write_png(path, &image)
 }
 
@@ -57,11 +74,21 @@ pub const GROUND_TRUTH_COLOUR: [u8; 3] = [40, 255, 40];
 
 /// Writes the gray image (`gray` in [0, 1]) with the outlines of predicted regions in red and
 /// of ground-truth regions in green (yellow where they coincide).
-pub fn write_overlay(path: &Path, width: usize, height: usize, gray: &[f32], predicted: &[bool], target: &[bool]) -> Result<(), OutputError> {
+pub fn write_overlay(
+    path: &Path,
+    width: usize,
+    height: usize,
+    gray: &[f32],
+    predicted: &[bool],
+    target: &[bool],
+) -> Result<(), OutputError> {
     let image = ImageBuffer::from_fn(width as u32, height as u32, |x, y| {
         let i = y as usize * width + x as usize;
         let level = (gray[i].clamp(0.0, 1.0) * 255.0).round() as u8;
-        let (p, t) = (on_outline(predicted, width, height, i), on_outline(target, width, height, i));
+        let (p, t) = (
+            on_outline(predicted, width, height, i),
+            on_outline(target, width, height, i),
+        );
         Rgb(match (p, t) {
             (true, true) => [255, 255, 40],
             (true, false) => PREDICTION_COLOUR,
@@ -76,7 +103,11 @@ pub fn write_overlay(path: &Path, width: usize, height: usize, gray: &[f32], pre
 pub fn write_roc_csv(path: &Path, roc: &RocCurve) -> Result<(), OutputError> {
     let mut text = String::from("threshold,pd,fa,tpr,fpr\n");
     for p in &roc.points {
-        let _ = writeln!(text, "{},{},{:e},{},{}", p.threshold, p.pd, p.fa, p.tpr, p.fpr);
+        let _ = writeln!(
+            text,
+            "{},{},{:e},{},{}",
+            p.threshold, p.pd, p.fa, p.tpr, p.fpr
+        );
     }
     atomic_file::write(path, text.as_bytes()).map_err(|e| write_error(path, e))
 }
@@ -91,22 +122,42 @@ pub fn write_roc_plot(path: &Path, roc: &RocCurve, title: &str) -> Result<(), Ou
         let root = BitMapBackend::with_buffer(&mut buffer, SIZE).into_drawing_area();
         let failed = |e: &dyn std::fmt::Display| write_error(path, format!("plotting failed: {e}"));
         root.fill(&WHITE).map_err(|e| failed(&e))?;
-        let root = root.titled(title, ("sans-serif", 22)).map_err(|e| failed(&e))?;
+        let root = root
+            .titled(title, ("sans-serif", 22))
+            .map_err(|e| failed(&e))?;
         let (left, right) = root.split_horizontally(SIZE.0 / 2);
         let mut pixel = ChartBuilder::on(&left)
-            .caption(format!("pixel ROC (AUC {:.4})", roc.auc), ("sans-serif", 18))
+            .caption(
+                format!("pixel ROC (AUC {:.4})", roc.auc),
+                ("sans-serif", 18),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..1.0, 0.0..1.0)
             .map_err(|e| failed(&e))?;
-        pixel.configure_mesh().x_desc("false-positive rate").y_desc("true-positive rate").draw().map_err(|e| failed(&e))?;
+        pixel
+            .configure_mesh()
+            .x_desc("false-positive rate")
+            .y_desc("true-positive rate")
+            .draw()
+            .map_err(|e| failed(&e))?;
         let mut curve: Vec<(f64, f64)> = roc.points.iter().map(|p| (p.fpr, p.tpr)).collect();
         curve.sort_by(|a, b| a.partial_cmp(b).expect("rates are finite"));
-        pixel.draw_series(LineSeries::new(curve.iter().copied(), BLUE.stroke_width(2))).map_err(|e| failed(&e))?;
-        pixel.draw_series(curve.iter().map(|&p| Circle::new(p, 3, BLUE.filled()))).map_err(|e| failed(&e))?;
+        pixel
+            .draw_series(LineSeries::new(curve.iter().copied(), BLUE.stroke_width(2)))
+            .map_err(|e| failed(&e))?;
+        pixel
+            .draw_series(curve.iter().map(|&p| Circle::new(p, 3, BLUE.filled())))
+            .map_err(|e| failed(&e))?;
 
-        let fa_max = roc.points.iter().map(|p| p.fa).fold(0.0, f64::max).max(1e-9) * 1.05;
+        let fa_max = roc
+            .points
+            .iter()
+            .map(|p| p.fa)
+            .fold(0.0, f64::max)
+            .max(1e-9)
+            * 1.05;
         let mut target = ChartBuilder::on(&right)
             .caption("target-level: Pd against Fa", ("sans-serif", 18))
             .margin(12)
@@ -123,11 +174,16 @@ pub fn write_roc_plot(path: &Path, roc: &RocCurve, title: &str) -> Result<(), Ou
             .map_err(|e| failed(&e))?;
         let mut points: Vec<(f64, f64)> = roc.points.iter().map(|p| (p.fa, p.pd)).collect();
         points.sort_by(|a, b| a.partial_cmp(b).expect("rates are finite"));
-        target.draw_series(LineSeries::new(points.iter().copied(), RED.stroke_width(2))).map_err(|e| failed(&e))?;
-        target.draw_series(points.iter().map(|&p| Circle::new(p, 3, RED.filled()))).map_err(|e| failed(&e))?;
+        target
+            .draw_series(LineSeries::new(points.iter().copied(), RED.stroke_width(2)))
+            .map_err(|e| failed(&e))?;
+        target
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, RED.filled())))
+            .map_err(|e| failed(&e))?;
         root.present().map_err(|e| failed(&e))?;
     }
-    let image = ImageBuffer::<Rgb<u8>, _>::from_raw(SIZE.0, SIZE.1, buffer).expect("buffer is width * height * 3");
+    let image = ImageBuffer::<Rgb<u8>, _>::from_raw(SIZE.0, SIZE.1, buffer)
+        .expect("buffer is width * height * 3");
     write_png(path, &image)
 }
 
@@ -135,7 +191,13 @@ pub fn write_roc_plot(path: &Path, roc: &RocCurve, title: &str) -> Result<(), Ou
 fn register_font() {
     static REGISTERED: std::sync::Once = std::sync::Once::new();
     REGISTERED.call_once(|| {
-        if plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular()).is_err() {
+        if plotters::style::register_font(
+            "sans-serif",
+            plotters::style::FontStyle::Normal,
+            dejavu::sans::regular(),
+        )
+        .is_err()
+        {
             unreachable!("the embedded DejaVu Sans is a valid font");
         }
     });

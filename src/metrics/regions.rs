@@ -203,7 +203,13 @@ impl RegionLabeller {
         self.runs
             .iter()
             .zip(&self.region_of_run)
-            .map(|(run, &region)| (region as usize, run.row as usize, run.start as usize..run.end as usize))
+            .map(|(run, &region)| {
+                (
+                    region as usize,
+                    run.row as usize,
+                    run.start as usize..run.end as usize,
+                )
+            })
     }
 }
 

@@ -284,7 +284,7 @@ impl<E: Float, D: Backend<E>> TensorVisitor<E, D> for Writer {
         _: TensorOptions<S, E, D>,
         (tensor, name): (&Tensor<S, E, D>, String),
     ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
-        let values = tensor.as_vec();
+        let values = crate::ops::host_values(tensor);
         let bytes = if std::mem::size_of::<E>() == 4 {
             values
                 .iter()

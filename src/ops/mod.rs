@@ -116,3 +116,16 @@ pub fn max_pool2x2<const C: usize, E: Float, D: SpatialOps<E>, T: Tape<E, D>>(
 ) -> Result<Image<C, E, D, T>, OpError> {
     D::try_max_pool2x2(x)
 }
+
+/// A tensor's elements in row-major order. Unlike dfdx's `as_vec` (which panics there), also
+/// for tensors without elements, such as the 0-unit channel-attention MLP of width-4 models.
+pub fn host_values<S: dfdx::shapes::Shape, E: Dtype, D: Storage<E>, T>(
+    t: &Tensor<S, E, D, T>,
+) -> Vec<E> {
+    use dfdx::shapes::HasShape;
+    if t.shape().num_elements() == 0 {
+        Vec::new()
+    } else {
+        t.as_vec()
+    }
+}

@@ -24,9 +24,16 @@ const HEADER: &str = "epoch,train_loss,val_iou,val_niou,val_pd,val_fa,lr,seconds
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}, line {line}: {problem}")]
-    Malformed { path: String, line: usize, problem: String },
+    Malformed {
+        path: String,
+        line: usize,
+        problem: String,
+    },
 }
 
 /// Writes every record to `path` (atomically), header first.
@@ -40,14 +47,24 @@ pub fn write(path: &Path, records: &[EpochRecord]) -> Result<(), HistoryError> {
             r.epoch, r.train_loss, r.val_iou, r.val_niou, r.val_pd, r.val_fa, r.lr, r.seconds
         );
     }
-    atomic_file::write(path, text.as_bytes()).map_err(|source| HistoryError::Io { path: path.display().to_string(), source })
+    atomic_file::write(path, text.as_bytes()).map_err(|source| HistoryError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Reads the records written by [`write`].
 pub fn read(path: &Path) -> Result<Vec<EpochRecord>, HistoryError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| HistoryError::Io { path: name.clone(), source })?;
-    let malformed = |line: usize, problem: String| HistoryError::Malformed { path: name.clone(), line, problem };
+    let text = std::fs::read_to_string(path).map_err(|source| HistoryError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let malformed = |line: usize, problem: String| HistoryError::Malformed {
+        path: name.clone(),
+        line,
+        problem,
+    };
     let mut lines = text.lines().enumerate();
     match lines.next() {
         Some((_, header)) if header.trim() == HEADER => {}
@@ -58,10 +75,21 @@ pub fn read(path: &Path) -> Result<Vec<EpochRecord>, HistoryError> {
         .map(|(index, line)| {
             let fields: Vec<&str> = line.split(',').collect();
             if fields.len() != 8 {
-                return Err(malformed(index + 1, format!("expected 8 fields, found {}", fields.len())));
+                return Err(malformed(
+                    index + 1,
+                    format!("expected 8 fields, found {}", fields.len()),
+                ));
             }
-            let number = |i: usize| fields[i].trim().parse::<f64>().map_err(|e| malformed(index + 1, format!("field {}: {e}", i + 1)));
-            let epoch = fields[0].trim().parse::<usize>().map_err(|e| malformed(index + 1, format!("epoch: {e}")))?;
+            let number = |i: usize| {
+                fields[i]
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|e| malformed(index + 1, format!("field {}: {e}", i + 1)))
+            };
+            let epoch = fields[0]
+                .trim()
+                .parse::<usize>()
+                .map_err(|e| malformed(index + 1, format!("epoch: {e}")))?;
             Ok(EpochRecord {
                 epoch,
                 train_loss: number(1)?,
@@ -81,7 +109,16 @@ mod tests {
     use super::*;
 
     fn record(epoch: usize) -> EpochRecord {
-        EpochRecord { epoch, train_loss: 1.5, val_iou: 0.25, val_niou: 0.5, val_pd: 0.75, val_fa: 1.25e-5, lr: 0.05, seconds: 12.5 }
+        EpochRecord {
+            epoch,
+            train_loss: 1.5,
+            val_iou: 0.25,
+            val_niou: 0.5,
+            val_pd: 0.75,
+            val_fa: 1.25e-5,
+            lr: 0.05,
+            seconds: 12.5,
+        }
     }
 
     #[test]
@@ -99,6 +136,9 @@ mod tests {
         let path = dir.path().join("metrics.csv");
         std::fs::write(&path, format!("{HEADER}\n1,2,3\n")).unwrap();
         let message = read(&path).unwrap_err().to_string();
-        assert!(message.contains("metrics.csv") && message.contains("line 2"), "{message}");
+        assert!(
+            message.contains("metrics.csv") && message.contains("line 2"),
+            "{message}"
+        );
     }
 }

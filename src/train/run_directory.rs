@@ -9,7 +9,7 @@ use super::optim::Adagrad;
 use super::trainer::TrainError;
 use crate::atomic_file;
 use crate::nn::Backend;
-use dfdx::prelude::{HasShape, Tensor, TensorFromVec};
+use dfdx::prelude::{HasShape, Tensor};
 use safetensors::tensor::{Dtype as SafeDtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -29,7 +29,10 @@ pub struct RunDirectory {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io { path: path.display().to_string(), source }
+    move |source| TrainError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn corrupt(path: &Path, problem: impl std::fmt::Display) -> TrainError {
@@ -40,7 +43,9 @@ impl RunDirectory {
     /// Starts a new run in `root` (created if needed; an existing run there is an error, so
     /// nothing is overwritten) and writes its config.
     pub fn create(root: &Path, config: &TrainConfig) -> Result<Self, TrainError> {
-        let run = RunDirectory { root: root.to_path_buf() };
+        let run = RunDirectory {
+            root: root.to_path_buf(),
+        };
         if run.config_path().exists() {
             return Err(TrainError::Setup(format!(
                 "{} already holds a run; resume it with --resume {} or choose another --out",
@@ -55,10 +60,13 @@ impl RunDirectory {
 
     /// Opens an existing run (its config must be readable).
     pub fn open(root: &Path) -> Result<(Self, TrainConfig), TrainError> {
-        let run = RunDirectory { root: root.to_path_buf() };
+        let run = RunDirectory {
+            root: root.to_path_buf(),
+        };
         let path = run.config_path();
         let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
-        let config = serde_json::from_str(&text).map_err(|e| corrupt(&path, format!("not a run config: {e}")))?;
+        let config = serde_json::from_str(&text)
+            .map_err(|e| corrupt(&path, format!("not a run config: {e}")))?;
         Ok((run, config))
     }
 
@@ -118,45 +126,77 @@ impl RunDirectory {
     }
 
     /// Saves AdaGrad's step count and accumulators.
-    pub fn save_optimizer_state<M, D: Backend<f32>>(&self, optimizer: &Adagrad<M, f32, D>) -> Result<(), TrainError> {
+    pub fn save_optimizer_state<M, D: Backend<f32>>(
+        &self,
+        optimizer: &Adagrad<M, f32, D>,
+    ) -> Result<(), TrainError> {
         let path = self.optimizer_path();
         let tensors: Vec<(String, Vec<u8>, usize)> = optimizer
             .state_sums()
             .iter()
             .enumerate()
-            .map(|(i, sum)| (format!("sum.{i}"), sum.as_vec().iter().flat_map(|v| v.to_le_bytes()).collect(), sum.shape().0))
+            .map(|(i, sum)| {
+                (
+                    format!("sum.{i}"),
+                    crate::ops::host_values(sum)
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
+                    sum.shape().0,
+                )
+            })
             .collect();
         let views = tensors
             .iter()
-            .map(|(name, bytes, length)| TensorView::new(SafeDtype::F32, vec![*length], bytes).map(|view| (name.clone(), view)))
+            .map(|(name, bytes, length)| {
+                TensorView::new(SafeDtype::F32, vec![*length], bytes)
+                    .map(|view| (name.clone(), view))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| corrupt(&path, format!("{e:?}")))?;
         let metadata = HashMap::from([("steps".to_string(), optimizer.steps().to_string())]);
-        let bytes = safetensors::serialize(views, &Some(metadata)).map_err(|e| corrupt(&path, format!("{e:?}")))?;
+        let bytes = safetensors::serialize(views, &Some(metadata))
+            .map_err(|e| corrupt(&path, format!("{e:?}")))?;
         atomic_file::write(&path, &bytes).map_err(io_error(&path))
     }
 
     /// Restores AdaGrad's state if this run saved one.
-    pub fn load_optimizer_state<M, D: Backend<f32>>(&self, optimizer: &mut Adagrad<M, f32, D>, device: &D) -> Result<(), TrainError> {
+    pub fn load_optimizer_state<M, D: Backend<f32>>(
+        &self,
+        optimizer: &mut Adagrad<M, f32, D>,
+        device: &D,
+    ) -> Result<(), TrainError> {
         let path = self.optimizer_path();
         if !path.exists() {
             return Ok(());
         }
         let bytes = std::fs::read(&path).map_err(io_error(&path))?;
-        let (_, metadata) = SafeTensors::read_metadata(&bytes).map_err(|e| corrupt(&path, format!("not a safetensors file: {e:?}")))?;
+        let (_, metadata) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| corrupt(&path, format!("not a safetensors file: {e:?}")))?;
         let steps = metadata
             .metadata()
             .as_ref()
             .and_then(|m| m.get("steps"))
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| corrupt(&path, "no step count"))?;
-        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| corrupt(&path, format!("not a safetensors file: {e:?}")))?;
+        let tensors = SafeTensors::deserialize(&bytes)
+            .map_err(|e| corrupt(&path, format!("not a safetensors file: {e:?}")))?;
         let mut sums: Vec<Tensor<(usize,), f32, D>> = Vec::with_capacity(tensors.len());
         for i in 0..tensors.len() {
-            let view = tensors.tensor(&format!("sum.{i}")).map_err(|e| corrupt(&path, format!("{e:?}")))?;
-            let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let view = tensors
+                .tensor(&format!("sum.{i}"))
+                .map_err(|e| corrupt(&path, format!("{e:?}")))?;
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             let length = values.len();
-            sums.push(device.try_tensor_from_vec(values, (length,)).map_err(|e| corrupt(&path, format!("{e:?}")))?);
+            sums.push(
+                device
+                    .try_tensor_from_vec(values, (length,))
+                    .map_err(|e| corrupt(&path, format!("{e:?}")))?,
+            );
         }
         optimizer.restore(steps, sums);
         Ok(())

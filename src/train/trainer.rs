@@ -13,12 +13,14 @@ use crate::data::{split_off_validation, BatchLoader, Dataset, LoaderConfig};
 use crate::inference::{self, batch_input, PredictError};
 use crate::loss::{Loss, LossError, SegmentationLoss};
 use crate::metrics::{MetricsAccumulator, MetricsConfig, ScoreKind, Summary};
-use crate::model::{load_checkpoint, save_checkpoint, CheckpointError, ModelName, ModelRecord, Segmenter};
+use crate::model::{
+    load_checkpoint, save_checkpoint, CheckpointError, ModelName, ModelRecord, Segmenter,
+};
 use crate::nn::Backend;
 use crate::ops::OpError;
 use dfdx::nn::{BuildModule, ZeroGrads};
 use dfdx::optim::{Adam, AdamConfig, Momentum, Optimizer, Sgd, SgdConfig};
-use dfdx::prelude::{Backward, Gradients, Tensor, TensorCollection, TensorFromVec, Trace};
+use dfdx::prelude::{Backward, Gradients, Tensor, TensorCollection, Trace};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -27,7 +29,12 @@ use std::time::Instant;
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("the loss became {value} at epoch {epoch}, batch {batch}; the run stopped and {checkpoint} keeps the last good weights")]
-    NonFiniteLoss { value: f32, epoch: usize, batch: usize, checkpoint: String },
+    NonFiniteLoss {
+        value: f32,
+        epoch: usize,
+        batch: usize,
+        checkpoint: String,
+    },
     #[error("{0}")]
     Setup(String),
     #[error(transparent)]
@@ -43,7 +50,10 @@ pub enum TrainError {
     #[error("optimizer update failed: {0}")]
     Optimizer(String),
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Receives progress (the command line draws bars from it).
@@ -78,12 +88,29 @@ impl<M: TensorCollection<f32, D>, D: Backend<f32>> RunOptimizer<M, D> {
     fn new(kind: OptimizerKind, model: &M, lr: f64) -> Result<Self, TrainError> {
         Ok(match kind {
             OptimizerKind::Adagrad => RunOptimizer::Adagrad(
-                Adagrad::new(model, AdagradConfig { lr, ..Default::default() }).map_err(|e| TrainError::Setup(e.to_string()))?,
+                Adagrad::new(
+                    model,
+                    AdagradConfig {
+                        lr,
+                        ..Default::default()
+                    },
+                )
+                .map_err(|e| TrainError::Setup(e.to_string()))?,
             ),
-            OptimizerKind::Adam => RunOptimizer::Adam(Adam::new(model, AdamConfig { lr, ..Default::default() })),
+            OptimizerKind::Adam => RunOptimizer::Adam(Adam::new(
+                model,
+                AdamConfig {
+                    lr,
+                    ..Default::default()
+                },
+            )),
             OptimizerKind::Sgd => RunOptimizer::Sgd(Sgd::new(
                 model,
-                SgdConfig { lr, momentum: Some(Momentum::Classic(0.9)), weight_decay: None },
+                SgdConfig {
+                    lr,
+                    momentum: Some(Momentum::Classic(0.9)),
+                    weight_decay: None,
+                },
             )),
         })
     }
@@ -112,10 +139,18 @@ struct RunData {
     selection: BatchLoader,
 }
 
-fn run_data(config: &TrainConfig, dataset: &Dataset, size_multiple: usize) -> Result<RunData, TrainError> {
+fn run_data(
+    config: &TrainConfig,
+    dataset: &Dataset,
+    size_multiple: usize,
+) -> Result<RunData, TrainError> {
     let split = |name: &str| {
         dataset.split(name).map(<[usize]>::to_vec).ok_or_else(|| {
-            TrainError::Setup(format!("{}: the split scheme `{}` has no `{name}` split", dataset.root.display(), dataset.scheme.name))
+            TrainError::Setup(format!(
+                "{}: the split scheme `{}` has no `{name}` split",
+                dataset.root.display(),
+                dataset.scheme.name
+            ))
         })
     };
     let train = split("train")?;
@@ -139,9 +174,13 @@ fn run_data(config: &TrainConfig, dataset: &Dataset, size_multiple: usize) -> Re
         )));
     }
     let mut train_config = LoaderConfig::training(config.batch_size, config.seed);
-    train_config.transform = crate::data::Transform::Augment { base_size: config.image_size };
+    train_config.transform = crate::data::Transform::Augment {
+        base_size: config.image_size,
+    };
     let mut selection_config = LoaderConfig::evaluation(config.batch_size);
-    selection_config.transform = crate::data::Transform::Resize { size: config.image_size };
+    selection_config.transform = crate::data::Transform::Resize {
+        size: config.image_size,
+    };
     Ok(RunData {
         train: BatchLoader::new(dataset.samples.clone(), train, train_config),
         selection: BatchLoader::new(dataset.samples.clone(), selection, selection_config),
@@ -154,9 +193,14 @@ pub fn evaluate<const IN: usize, M: Segmenter<IN, f32, D>, D: Backend<f32>>(
     device: &D,
     loader: &BatchLoader,
 ) -> Result<Summary, TrainError> {
-    let config = MetricsConfig { scores: ScoreKind::Logit, ..Default::default() };
+    let config = MetricsConfig {
+        scores: ScoreKind::Logit,
+        ..Default::default()
+    };
     let mut metrics = MetricsAccumulator::new(config).map_err(PredictError::from)?;
-    inference::predict::<IN, M, D>(model, device, loader, |p| Ok(metrics.update(&p.logits, &p.target, p.width, p.height)?))?;
+    inference::predict::<IN, M, D>(model, device, loader, |p| {
+        Ok(metrics.update(&p.logits, &p.target, p.width, p.height)?)
+    })?;
     Ok(metrics.summary())
 }
 
@@ -168,19 +212,30 @@ pub fn train<const IN: usize, M, D>(
     dataset: &Dataset,
     run: &RunDirectory,
     stop: &AtomicBool,
-    observer: &mut impl TrainObserver,
+    observer: &mut dyn TrainObserver,
 ) -> Result<TrainOutcome, TrainError>
 where
     M: Segmenter<IN, f32, D> + TensorCollection<f32, D> + BuildModule<D, f32>,
     D: Backend<f32>,
 {
-    let name: ModelName = config.model.parse().map_err(|e: crate::model::configs::UnknownModel| TrainError::Setup(e.to_string()))?;
+    let name: ModelName = config
+        .model
+        .parse()
+        .map_err(|e: crate::model::configs::UnknownModel| TrainError::Setup(e.to_string()))?;
     let record = ModelRecord::new::<f32>(name, IN);
     let data = run_data(config, dataset, M::SIZE_MULTIPLE)?;
-    let loss = Loss::new(config.loss.parse().map_err(|e: LossError| TrainError::Setup(e.to_string()))?);
+    let loss = Loss::new(
+        config
+            .loss
+            .parse()
+            .map_err(|e: LossError| TrainError::Setup(e.to_string()))?,
+    );
     let schedule = match config.scheduler {
         SchedulerKind::Constant => LearningRateSchedule::Constant { lr: config.lr },
-        SchedulerKind::Cosine => LearningRateSchedule::cosine(config.lr, NonZeroUsize::new(config.epochs).unwrap_or(NonZeroUsize::MIN)),
+        SchedulerKind::Cosine => LearningRateSchedule::cosine(
+            config.lr,
+            NonZeroUsize::new(config.epochs).unwrap_or(NonZeroUsize::MIN),
+        ),
     };
 
     let mut model = M::build(&device);
@@ -196,7 +251,11 @@ where
         run.load_optimizer_state(adagrad, &device)?;
     }
     let mut gradients = model.alloc_grads();
-    let mut best = records.iter().filter(|r| Some(r.epoch) == state.best_epoch).cloned().next();
+    let mut best = records
+        .iter()
+        .filter(|r| Some(r.epoch) == state.best_epoch)
+        .cloned()
+        .next();
 
     for epoch in state.epochs_completed + 1..=config.epochs {
         let started = Instant::now();
@@ -207,7 +266,15 @@ where
         for batch in data.train.epoch(epoch as u64) {
             let images = batch_input::<IN, D>(&device, &batch)?;
             let masks: Tensor<_, f32, D> = device
-                .try_tensor_from_vec(batch.masks.clone(), (batch.len(), dfdx::prelude::Const::<1>, batch.height, batch.width))
+                .try_tensor_from_vec(
+                    batch.masks.clone(),
+                    (
+                        batch.len(),
+                        dfdx::prelude::Const::<1>,
+                        batch.height,
+                        batch.width,
+                    ),
+                )
                 .map_err(OpError::device)?;
             let outputs = model.forward_train(images.traced(gradients))?;
             let passes = outputs.len() as f32;
@@ -246,7 +313,11 @@ where
             if let RunOptimizer::Adagrad(adagrad) = &optimizer {
                 run.save_optimizer_state(adagrad)?;
             }
-            return Ok(TrainOutcome { epochs_completed: epoch - 1, interrupted: true, best });
+            return Ok(TrainOutcome {
+                epochs_completed: epoch - 1,
+                interrupted: true,
+                best,
+            });
         }
 
         let summary = evaluate::<IN, M, D>(&mut model, &device, &data.selection)?;
@@ -271,8 +342,15 @@ where
         }
         records.push(record_row.clone());
         history::write(&run.metrics_csv(), &records)?;
-        run.write_state(&RunState { epochs_completed: epoch, best_epoch: best.as_ref().map(|b| b.epoch) })?;
+        run.write_state(&RunState {
+            epochs_completed: epoch,
+            best_epoch: best.as_ref().map(|b| b.epoch),
+        })?;
         observer.epoch_finished(&record_row, improved);
     }
-    Ok(TrainOutcome { epochs_completed: config.epochs.max(state.epochs_completed), interrupted: false, best })
+    Ok(TrainOutcome {
+        epochs_completed: config.epochs.max(state.epochs_completed),
+        interrupted: false,
+        best,
+    })
 }

@@ -1,0 +1,201 @@
+//! The researcher's workflow end to end on a tiny generated dataset: train 2 epochs, resume to
+//! 3, evaluate, run inference; damaged or foreign checkpoints fail with clear errors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn rrcanet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rrcanet"))
+        .args(args)
+        .output()
+        .expect("the rrcanet binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn succeed(args: &[&str]) -> String {
+    let output = rrcanet(args);
+    assert!(
+        output.status.success(),
+        "rrcanet {args:?} failed:\n{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+fn fail(args: &[&str]) -> String {
+    let output = rrcanet(args);
+    assert!(
+        !output.status.success(),
+        "rrcanet {args:?} should have failed:\n{}",
+        text(&output.stdout)
+    );
+    text(&output.stderr)
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+/// Trains `model` on `data` into `run` for `epochs` epochs at 32 x 32.
+fn train(data: &Path, run: &Path, model: &str, epochs: &str) -> String {
+    succeed(&[
+        "train",
+        "--dataset",
+        path(data),
+        "--model",
+        model,
+        "--epochs",
+        epochs,
+        "--batch-size",
+        "4",
+        "--image-size",
+        "32",
+        "--seed",
+        "1",
+        "--out",
+        path(run),
+    ])
+}
+
+#[test]
+fn train_resume_eval_infer_and_checkpoint_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    succeed(&[
+        "synth",
+        "--out",
+        path(&data),
+        "--count",
+        "24",
+        "--size",
+        "32",
+        "--seed",
+        "5",
+    ]);
+
+    let run = dir.path().join("run");
+    let printed = train(&data, &run, "r18-w4", "2");
+    assert!(printed.contains("next: rrcanet eval"), "{printed}");
+    for file in [
+        "config.json",
+        "metrics.csv",
+        "last.safetensors",
+        "best.safetensors",
+    ] {
+        assert!(run.join(file).exists(), "{file} missing");
+    }
+    let rows = |run: &Path| {
+        std::fs::read_to_string(run.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            - 1
+    };
+    assert_eq!(rows(&run), 2);
+    let header = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(header.starts_with("epoch,train_loss,val_iou,val_niou,val_pd,val_fa,lr,seconds"));
+
+    // A second `train` into the same folder must not overwrite the run.
+    assert!(fail(&[
+        "train",
+        "--dataset",
+        path(&data),
+        "--out",
+        path(&run),
+        "--epochs",
+        "1"
+    ])
+    .contains("already holds a run"));
+
+    succeed(&["train", "--resume", path(&run), "--epochs", "3"]);
+    assert_eq!(rows(&run), 3);
+    assert!(fail(&["train", "--resume", path(&run), "--epochs", "3"])
+        .contains("already completed 3 epochs"));
+
+    let eval_dir = dir.path().join("eval");
+    let json = succeed(&[
+        "eval",
+        "--checkpoint",
+        path(&run),
+        "--out",
+        path(&eval_dir),
+        "--resize",
+        "32",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for key in [
+        "images",
+        "iou",
+        "niou",
+        "pd",
+        "fa",
+        "targets",
+        "matched",
+        "false_alarm_pixels",
+        "pixels",
+        "intersection",
+        "union",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key}: {report}");
+    }
+    assert_eq!(report["images"], 5);
+    for file in ["metrics.json", "roc.csv", "roc.png"] {
+        assert!(eval_dir.join(file).exists(), "{file} missing");
+    }
+    assert_eq!(
+        std::fs::read_dir(eval_dir.join("masks")).unwrap().count(),
+        5
+    );
+    assert_eq!(
+        std::fs::read_dir(eval_dir.join("overlays"))
+            .unwrap()
+            .count(),
+        5
+    );
+
+    let infer_dir = dir.path().join("infer");
+    succeed(&[
+        "infer",
+        "--checkpoint",
+        path(&run),
+        "--input",
+        path(&data.join("images")),
+        "--out",
+        path(&infer_dir),
+    ]);
+    let detections: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(infer_dir.join("detections.json")).unwrap())
+            .unwrap();
+    assert_eq!(detections.as_array().unwrap().len(), 24);
+    assert_eq!(
+        std::fs::read_dir(infer_dir.join("masks")).unwrap().count(),
+        24
+    );
+
+    // A truncated checkpoint is a clear error naming the file.
+    let truncated = dir.path().join("truncated.safetensors");
+    let bytes = std::fs::read(run.join("best.safetensors")).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let error = fail(&[
+        "infer",
+        "--checkpoint",
+        path(&truncated),
+        "--input",
+        path(&data.join("images")),
+        "--out",
+        path(&infer_dir),
+    ]);
+    assert!(error.contains("truncated.safetensors"), "{error}");
+
+    // A checkpoint of another variant in the run: resuming names both models.
+    let other = dir.path().join("other");
+    train(&data, &other, "d3", "1");
+    std::fs::copy(other.join("last.safetensors"), run.join("last.safetensors")).unwrap();
+    let error = fail(&["train", "--resume", path(&run), "--epochs", "4"]);
+    assert!(error.contains("d3") && error.contains("r18-w4"), "{error}");
+}
