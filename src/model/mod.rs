@@ -274,7 +274,10 @@ mod tests {
         let x: Image<4, f32, Cpu> = device.sample_normal_like(&(2, Const::<4>, 4, 4));
         let weights = attention.channel_weights(&x).unwrap().as_vec();
         assert_eq!(weights.len(), 2 * 4);
-        assert!(weights.iter().all(|w| (w - 0.5).abs() < 1e-6), "{weights:?}");
+        assert!(
+            weights.iter().all(|w| (w - 0.5).abs() < 1e-6),
+            "{weights:?}"
+        );
         let mut model = R18W4::<3, f32, Cpu>::build(&device);
         assert!(model.forward_eval(image(&device, 1, 8)).is_ok());
     }
