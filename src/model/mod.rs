@@ -268,14 +268,16 @@ mod tests {
     }
 
     #[test]
-    fn attention_without_hidden_units_halves_its_input() {
+    fn attention_without_hidden_units_weighs_every_channel_half() {
         let device = Cpu::seed_from_u64(0);
         let attention = ChannelAttention::<4, 0, f32, Cpu>::build(&device);
         let x: Image<4, f32, Cpu> = device.sample_normal_like(&(2, Const::<4>, 4, 4));
-        let y = attention.attend(x.clone()).unwrap();
-        for (y, x) in y.as_vec().iter().zip(x.as_vec()) {
-            assert!((y - 0.5 * x).abs() < 1e-6);
-        }
+        let weights = attention.channel_weights(&x).unwrap().as_vec();
+        assert_eq!(weights.len(), 2 * 4);
+        assert!(
+            weights.iter().all(|w| (w - 0.5).abs() < 1e-6),
+            "{weights:?}"
+        );
         let mut model = R18W4::<3, f32, Cpu>::build(&device);
         assert!(model.forward_eval(image(&device, 1, 8)).is_ok());
     }

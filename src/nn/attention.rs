@@ -1,6 +1,8 @@
 //! Channel attention (CA, inside the paper's DIAAM): CA(z) = sigmoid(mlp(avgpool(z)) +
 //! mlp(maxpool(z))) with global pools and one MLP (C -> HID -> C, no biases, ReLU between)
-//! shared by both pooled vectors; the module returns z * CA(z).
+//! shared by both pooled vectors. The module returns the weights CA(z), one per image and
+//! channel; DIAAM applies them to z inside its fused aggregation
+//! ([`crate::ops::attention_aggregation`]).
 //!
 //! The authors use HID = C / 8 (integer division). At C < 8 (the width-4 configurations) that
 //! is 0 hidden units, which crashes their code; here an MLP with no hidden unit outputs 0, so
@@ -8,17 +10,21 @@
 
 use super::init::xavier_normal;
 use super::{Backend, Complexity, Mode, Result, Tally};
-use crate::ops::{Float, Image, OpError};
+use crate::ops::{ChannelWeights, Float, Image, OpError};
 use dfdx::prelude::{
-    Axes2, BroadcastTo, Const, Device, Dtype, MaxTo, MeanTo, ModuleVisitor, Rank2, Storage, Tensor,
+    Axes2, Const, Device, Dtype, MaxTo, MeanTo, ModuleVisitor, Rank2, Storage, Tensor,
     TensorCollection, TensorOptions, TryMatMul, WithEmptyTape, ZeroSizedModule,
 };
 use dfdx::shapes::HasShape;
 
 /// How DIAAM re-weights the projected high-level feature (channel attention or nothing).
 pub trait Attention<const C: usize, E: Float, D: Backend<E>>: Complexity {
-    /// Returns `x` re-weighted by the attention.
-    fn attend<T: Mode<E, D>>(&self, x: Image<C, E, D, T>) -> Result<Image<C, E, D, T>>;
+    /// The weight of each image's channels in `x` (all 1 for no attention); gradients reach
+    /// `x` through the weights on their own tape.
+    fn channel_weights<T: Mode<E, D>>(
+        &self,
+        x: &Image<C, E, D, T>,
+    ) -> Result<ChannelWeights<C, E, D, T>>;
 }
 
 /// Channel attention over `C` channels with `HID` hidden units.
@@ -59,18 +65,26 @@ impl<const C: usize, const HID: usize, E: Float, D: Backend<E>> ChannelAttention
 impl<const C: usize, const HID: usize, E: Float, D: Backend<E>> Attention<C, E, D>
     for ChannelAttention<C, HID, E, D>
 {
-    fn attend<T: Mode<E, D>>(&self, x: Image<C, E, D, T>) -> Result<Image<C, E, D, T>> {
-        let shape = *x.shape();
+    fn channel_weights<T: Mode<E, D>>(
+        &self,
+        x: &Image<C, E, D, T>,
+    ) -> Result<ChannelWeights<C, E, D, T>> {
         let average = self.mlp(x.with_empty_tape().mean::<(usize, Const<C>), Axes2<2, 3>>())?;
         let maximum = self.mlp(x.with_empty_tape().max::<(usize, Const<C>), Axes2<2, 3>>())?;
-        let gate = (average + maximum).sigmoid();
-        Ok(x * gate.broadcast_like(&shape))
+        Ok((average + maximum).sigmoid())
     }
 }
 
 impl<const C: usize, E: Float, D: Backend<E>> Attention<C, E, D> for NoAttention {
-    fn attend<T: Mode<E, D>>(&self, x: Image<C, E, D, T>) -> Result<Image<C, E, D, T>> {
-        Ok(x)
+    fn channel_weights<T: Mode<E, D>>(
+        &self,
+        x: &Image<C, E, D, T>,
+    ) -> Result<ChannelWeights<C, E, D, T>> {
+        let ones = x
+            .device()
+            .try_ones_like(&(x.shape().0, Const::<C>))
+            .map_err(OpError::device)?;
+        Ok(ones.retaped())
     }
 }
 

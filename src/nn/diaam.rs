@@ -3,7 +3,7 @@
 //! (high-level, `HI` channels).
 
 use super::{Attention, Backend, Complexity, Conv1x1, Fuse, Mode, Result, Tally};
-use crate::ops::{Float, Image};
+use crate::ops::{attention_aggregation, Float, Image};
 use dfdx::prelude::{Device, Dtype, ModuleVisitor, Storage, TensorCollection, WithEmptyTape};
 
 /// DIAAM: out = low + A(conv1x1(high)) * sigmoid(conv1x1(low)), with `A` channel attention
@@ -30,9 +30,10 @@ where
         low: Image<LO, E, D, T>,
         high: Image<HI, E, D, T>,
     ) -> Result<Image<LO, E, D, T>> {
-        let high = self.attention.attend(self.project_high.forward(high)?)?;
-        let gate = self.gate.forward(low.with_empty_tape())?.sigmoid();
-        Ok(low + high * gate)
+        let high = self.project_high.forward(high)?;
+        let weights = self.attention.channel_weights(&high)?;
+        let gate_logits = self.gate.forward(low.with_empty_tape())?;
+        attention_aggregation(low, high, weights, gate_logits)
     }
 }
 

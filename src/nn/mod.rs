@@ -6,8 +6,10 @@
 //! ([`FeatureStacking`], [`PassHead`]).
 //!
 //! Every block is generic over the element type `E` and a device `D: Backend<E>` (dfdx's CPU or
-//! CUDA device with our [`crate::ops::SpatialOps`]), and implements dfdx's `TensorCollection`,
-//! so optimizers, gradients, parameter counting and safetensors work on any composition.
+//! CUDA device with our ops from [`crate::ops`]: convolution and pooling, batch norm with fused
+//! ReLU and residual-add-ReLU epilogues, bilinear 2x upsampling and the DIAAM aggregation), and
+//! implements dfdx's `TensorCollection`, so optimizers, gradients, parameter counting and
+//! safetensors work on any composition.
 //!
 //! Train and eval mode are chosen by the tape the input carries (see [`Mode`]): with an
 //! `OwnedTape` BatchNorm normalises with batch statistics and updates its running statistics;
@@ -32,11 +34,14 @@ pub use head::{FeatureStacking, Head, PassHead};
 pub use residual::{ConvPair, PairNorms, Projection, ResidualPair, Shortcut};
 pub use reusable::{LevelNorms, ReusableConvLevel};
 
-use crate::ops::{Float, Image, OpError, SpatialOps};
+use crate::ops::{
+    batch_norm2d, batch_norm2d_add_relu, batch_norm2d_relu, upsample_bilinear2x, AttentionOps,
+    BatchNormMode, BatchNormOps, Float, Image, OpError, SpatialOps, UpsampleOps,
+};
 use dfdx::nn::modules::BatchNorm2D;
 use dfdx::prelude::{
-    Axis, Bilinear, Const, Cpu, Device, Module, ModuleMut, NoneTape, OwnedTape, RealizeTo, Tape,
-    Tensor, TryConcatAlong, TryUpscale2D,
+    Axis, Bilinear, Const, Cpu, Device, NoneTape, OwnedTape, RealizeTo, Tape, Tensor,
+    TryConcatAlong, TryUpscale2D,
 };
 use dfdx::shapes::HasShape;
 
@@ -44,10 +49,14 @@ use dfdx::shapes::HasShape;
 /// pooling step) or the device failing.
 pub type Result<T> = std::result::Result<T, OpError>;
 
-/// The devices RRCA-Net runs on: dfdx's tensor ops, our convolution and pooling, and bilinear
-/// upsampling (dfdx keeps its upsampling kernel trait private, so each device states it here).
-pub trait Backend<E: Float>: Device<E> + SpatialOps<E> {
-    /// Bilinear resize of `x` to `height` x `width` (align_corners = true, as the reference).
+/// The devices RRCA-Net runs on: dfdx's tensor ops, our convolution, pooling, batch norm,
+/// bilinear 2x upsampling and DIAAM aggregation, and bilinear resizing by other factors
+/// (dfdx keeps its upsampling kernel trait private, so each device states it here).
+pub trait Backend<E: Float>:
+    Device<E> + SpatialOps<E> + BatchNormOps<E> + UpsampleOps<E> + AttentionOps<E>
+{
+    /// Bilinear resize of `x` to `height` x `width` (align_corners = true, as the reference),
+    /// with dfdx's `upscale2d`; [`upsample`] takes our kernel for the decoder's 2x steps.
     fn upsample_bilinear<const C: usize, T: Tape<E, Self> + 'static>(
         x: Image<C, E, Self, T>,
         height: usize,
@@ -78,7 +87,7 @@ backend!(dfdx::prelude::Cuda, f32);
 backend!(dfdx::prelude::Cuda, f64);
 
 /// Bilinear resize of `x` to `height` x `width` (align_corners = true); the identity when `x`
-/// already has that size.
+/// already has that size, our fused kernel when it doubles both sides.
 pub fn upsample<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
     x: Image<C, E, D, T>,
     height: usize,
@@ -87,6 +96,9 @@ pub fn upsample<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
     let (_, _, h, w) = *x.shape();
     if (h, w) == (height, width) {
         return Ok(x);
+    }
+    if (2 * h, 2 * w) == (height, width) {
+        return upsample_bilinear2x(x);
     }
     D::upsample_bilinear(x, height, width)
 }
@@ -98,29 +110,52 @@ pub fn upsample<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
 /// - `NoneTape` (eval): BatchNorm uses the running statistics; the model is not modified, so
 ///   eval outputs are deterministic and each image's output is independent of its batch.
 pub trait Mode<E: Float, D: Backend<E>>: Tape<E, D> + 'static {
-    /// Batch normalisation of `x` in this mode.
-    fn batch_norm<const C: usize>(
+    /// How `norm` normalises in this mode.
+    fn batch_norm_mode<const C: usize>(
         norm: &mut BatchNorm2D<C, E, D>,
-        x: Image<C, E, D, Self>,
-    ) -> Result<Image<C, E, D, Self>>;
+    ) -> BatchNormMode<'_, C, E, D>;
 }
 
 impl<E: Float, D: Backend<E>> Mode<E, D> for NoneTape {
-    fn batch_norm<const C: usize>(
+    fn batch_norm_mode<const C: usize>(
         norm: &mut BatchNorm2D<C, E, D>,
-        x: Image<C, E, D>,
-    ) -> Result<Image<C, E, D>> {
-        norm.try_forward(x).map_err(OpError::device)
+    ) -> BatchNormMode<'_, C, E, D> {
+        BatchNormMode::Eval(norm)
     }
 }
 
 impl<E: Float, D: Backend<E>> Mode<E, D> for OwnedTape<E, D> {
-    fn batch_norm<const C: usize>(
+    fn batch_norm_mode<const C: usize>(
         norm: &mut BatchNorm2D<C, E, D>,
-        x: Image<C, E, D, Self>,
-    ) -> Result<Image<C, E, D, Self>> {
-        norm.try_forward_mut(x).map_err(OpError::device)
+    ) -> BatchNormMode<'_, C, E, D> {
+        BatchNormMode::Train(norm)
     }
+}
+
+/// Batch normalisation of `x` with `norm`, in the mode of `x`'s tape (see [`Mode`]).
+pub fn batch_norm<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
+    norm: &mut BatchNorm2D<C, E, D>,
+    x: Image<C, E, D, T>,
+) -> Result<Image<C, E, D, T>> {
+    batch_norm2d(x, T::batch_norm_mode(norm))
+}
+
+/// `relu(batch_norm(x))`, one fused op (see [`batch_norm`]).
+pub fn batch_norm_relu<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
+    norm: &mut BatchNorm2D<C, E, D>,
+    x: Image<C, E, D, T>,
+) -> Result<Image<C, E, D, T>> {
+    batch_norm2d_relu(x, T::batch_norm_mode(norm))
+}
+
+/// `relu(batch_norm(x) + shortcut)`, the end of a residual pair, one fused op (see
+/// [`batch_norm`]).
+pub fn batch_norm_add_relu<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
+    norm: &mut BatchNorm2D<C, E, D>,
+    x: Image<C, E, D, T>,
+    shortcut: Image<C, E, D, T>,
+) -> Result<Image<C, E, D, T>> {
+    batch_norm2d_add_relu(x, shortcut, T::batch_norm_mode(norm))
 }
 
 /// A batch of images whose channel count is known only at run time (a concatenation).

@@ -5,13 +5,15 @@
 //! shortcut) are separate types so that the reusable-convolution block can share the first
 //! across passes and give each pass its own second.
 
-use super::{Backend, Block, Complexity, Conv1x1, Conv3x3, Mode, Result, Tally};
+use super::{
+    batch_norm, batch_norm_add_relu, batch_norm_relu, Backend, Block, Complexity, Conv1x1, Conv3x3,
+    Mode, Result, Tally,
+};
 use crate::ops::{Float, Image, OpError};
 use dfdx::nn::modules::BatchNorm2D;
 use dfdx::prelude::{
     Const, Device, Dtype, ModuleVisitor, RealizeTo, Storage, TensorCollection, WithEmptyTape,
 };
-use dfdx::tensor_ops::TryAdd;
 
 /// The two 3x3 convolutions of a residual pair (shared across passes in the RuCB).
 #[derive(Clone, Debug)]
@@ -61,7 +63,7 @@ pub struct ResidualPair<const I: usize, const O: usize, E: Dtype, D: Storage<E>>
 impl<const I: usize, const O: usize, E: Float, D: Backend<E>> Shortcut<I, O, E, D> {
     fn forward<T: Mode<E, D>>(&mut self, x: Image<I, E, D, T>) -> Result<Image<O, E, D, T>> {
         match &mut self.projection {
-            Some(projection) => T::batch_norm(&mut projection.norm, projection.conv.forward(x)?),
+            Some(projection) => batch_norm(&mut projection.norm, projection.conv.forward(x)?),
             None => x
                 .try_realize::<(usize, Const<O>, usize, usize)>()
                 .map_err(|_| OpError::Device(format!("identity shortcut from {I} to {O}"))),
@@ -71,6 +73,7 @@ impl<const I: usize, const O: usize, E: Float, D: Backend<E>> Shortcut<I, O, E, 
 
 impl<const I: usize, const O: usize, E: Float, D: Backend<E>> ConvPair<I, O, E, D> {
     /// conv, BN, ReLU, conv, BN, add the shortcut, ReLU; with the per-use parts `norms`.
+    /// Each BN runs fused with what follows it (ReLU; shortcut addition and ReLU).
     pub fn forward<T: Mode<E, D>>(
         &self,
         norms: &mut PairNorms<I, O, E, D>,
@@ -78,10 +81,9 @@ impl<const I: usize, const O: usize, E: Float, D: Backend<E>> ConvPair<I, O, E, 
     ) -> Result<Image<O, E, D, T>> {
         let shortcut = norms.shortcut.forward(x.with_empty_tape())?;
         let x = self.conv1.forward(x)?;
-        let x = T::batch_norm(&mut norms.bn1, x)?.relu();
+        let x = batch_norm_relu(&mut norms.bn1, x)?;
         let x = self.conv2.forward(x)?;
-        let x = T::batch_norm(&mut norms.bn2, x)?;
-        Ok(x.try_add(shortcut).map_err(OpError::device)?.relu())
+        batch_norm_add_relu(&mut norms.bn2, x, shortcut)
     }
 
     /// The cost of one use; `shared_use` is true for the second and later passes through
