@@ -24,7 +24,7 @@ impl QuickStart {
     const MODEL: &'static str = "r10";
     const IMAGES: usize = 500;
     const IMAGE_SIZE: usize = 128;
-    const EPOCHS: usize = 12;
+    const EPOCHS: usize = 28;
     const SEED: u64 = 0;
 }
 
@@ -235,7 +235,11 @@ impl TrainObserver for Bars {
             r.seconds,
             if improved { "  (best)" } else { "" }
         );
-        self.epochs.println(line);
+        if self.epochs.is_hidden() {
+            println!("{line}");
+        } else {
+            self.epochs.println(line);
+        }
         self.epochs
             .set_message(format!("last {} IoU {:.4}", self.selection, r.val_iou));
     }
