@@ -10,11 +10,6 @@ use dfdx::prelude::*;
 use super::{Logits, Mask, Scalar, SOFT_OVERLAP_SMOOTH};
 use crate::ops::Float;
 
-/// `x` as the element type (every value used here is representable in f32 and f64).
-pub(super) fn constant<E: Float>(x: f64) -> E {
-    E::from(x).expect("loss constants are finite")
-}
-
 /// The number of pixels the top-k mean keeps: `floor(num_pixels * k_percent / 100)`, the
 /// reference's `int(num_pixels * k / 100)`.
 pub fn top_k_count(num_pixels: usize, k_percent: f64) -> usize {
@@ -50,7 +45,7 @@ fn one_minus_ratio<E: Float, D: Device<E>, T: Tape<E, D>>(
     numerator: Scalar<E, D, T>,
     denominator: Scalar<E, D, T>,
 ) -> Result<Scalar<E, D, T>, D::Err> {
-    let smooth = constant::<E>(SOFT_OVERLAP_SMOOTH);
+    let smooth = E::of(SOFT_OVERLAP_SMOOTH);
     let ratio = numerator
         .try_add(smooth)?
         .try_div(denominator.try_add(smooth)?)?;
@@ -66,7 +61,7 @@ pub(super) fn soft_dice<E: Float, D: Device<E>, T: Tape<E, D>>(
     let intersection = total(probability.try_mul(target.clone())?)?;
     let target_sum = total(target.clone())?;
     one_minus_ratio(
-        intersection.try_mul(constant::<E>(2.0))?,
+        intersection.try_mul(E::of(2.0))?,
         probability_sum.try_add(target_sum)?,
     )
 }
@@ -106,7 +101,7 @@ pub(super) fn poly1<E: Float, D: Device<E>, T: Tape<E, D>>(
     let poly_term = true_class_probability
         .try_negate()?
         .try_add(E::one())?
-        .try_mul(constant::<E>(epsilon))?;
+        .try_mul(E::of(epsilon))?;
     bce.try_add(poly_term)
 }
 

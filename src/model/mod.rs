@@ -142,7 +142,7 @@ where
 
     fn set_output_prior(&mut self, prior: f64) {
         let logit = (prior / (1.0 - prior)).ln();
-        let bias = E::from(logit).expect("a finite prior logit");
+        let bias = E::of(logit);
         self.head.output_conv().bias.copy_from(&[bias]);
     }
 

@@ -107,7 +107,7 @@ fn update_running_statistics<const C: usize, E: Float>(
             .zip(batch)
             .map(|(r, b)| {
                 let r = r.to_f64().expect("float");
-                E::from((1.0 - momentum) * r + momentum * factor * b).expect("float")
+                E::of((1.0 - momentum) * r + momentum * factor * b)
             })
             .collect()
     };
@@ -128,7 +128,7 @@ struct ChannelAffine<E> {
 
 impl<E: Float> ChannelAffine<E> {
     fn new(mean: &[f64], var: &[f64], scale: &[E], bias: &[E], epsilon: f64) -> Self {
-        let to_e = |v: f64| E::from(v).expect("float");
+        let to_e = |v: f64| E::of(v);
         let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
         let gain: Vec<f64> = scale
             .iter()
@@ -201,7 +201,7 @@ fn channel_statistics<E: Float>(x: &[E], channels: usize, plane: usize) -> (Vec<
             let first = values[0];
             let [sum] = lane_sums(values, values, |v, _| [v - first]);
             let mean = first.to_f64().expect("float") + sum / plane as f64;
-            let m = E::from(mean).expect("float");
+            let m = E::of(mean);
             let [squares] = lane_sums(values, values, |v, _| [(v - m) * (v - m)]);
             let m = m.to_f64().expect("float");
             // Deviations were taken from `m`, the mean rounded to E; correct to the mean.
@@ -438,7 +438,7 @@ impl<E: Float> BatchNormOps<E> for Cpu {
             }
             let (sum_grad, sum_grad_centered) =
                 channel_gradient_sums(&grad, &input, &affine, plane);
-            let to_e = |v: f64| E::from(v).expect("float");
+            let to_e = |v: f64| E::of(v);
             let grad_scale: Vec<E> = sum_grad_centered
                 .iter()
                 .zip(&affine.inv_std)
@@ -511,9 +511,7 @@ pub fn composed_batch_norm2d<
                     &var,
                     momentum * count / (count - 1.0),
                 )?;
-                let std = var
-                    .try_add(E::from(norm.epsilon).expect("float"))?
-                    .try_sqrt()?;
+                let std = var.try_add(E::of(norm.epsilon))?.try_sqrt()?;
                 let gain = norm.scale.retaped::<T>().try_div(std)?;
                 (centered.try_mul(gain.try_broadcast_like(&shape)?)?, &*norm)
             }
@@ -522,7 +520,7 @@ pub fn composed_batch_norm2d<
                 let std = norm
                     .running_var
                     .clone()
-                    .try_add(E::from(norm.epsilon).expect("float"))?
+                    .try_add(E::of(norm.epsilon))?
                     .try_sqrt()?;
                 let gain = norm.scale.retaped::<T>().try_div(std)?;
                 (centered.try_mul(gain.try_broadcast_like(&shape)?)?, norm)

@@ -74,7 +74,12 @@ fn check_pool_size(height: usize, width: usize) -> Result<(), OpError> {
 }
 
 /// The element types our kernels support (each has SIMD vector types, see `simd`).
-pub trait Float: Dtype + num_traits::Float + Send + Sync + simd::Element {}
+pub trait Float: Dtype + num_traits::Float + Send + Sync + simd::Element {
+    /// `x` as this type; for constants and hyperparameters, which are finite.
+    fn of(x: f64) -> Self {
+        <Self as num_traits::NumCast>::from(x).expect("a finite constant")
+    }
+}
 impl Float for f32 {}
 impl Float for f64 {}
 

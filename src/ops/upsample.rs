@@ -47,7 +47,7 @@ impl<E: Float> AxisTaps<E> {
             let (l, u, w) = align_corners_source(o, input, 2 * input);
             lower.push(l);
             upper.push(u);
-            weight.push(E::from(w).expect("float"));
+            weight.push(E::of(w));
         }
         AxisTaps {
             lower,

@@ -156,7 +156,7 @@ impl<M, E: Float, D: Device<E>> TensorVisitor<E, D> for AdagradStep<'_, M, E, D>
             let decay = parameter
                 .clone()
                 .try_reshape_like(&flat)?
-                .try_mul(constant::<E>(cfg.weight_decay))?;
+                .try_mul(E::of(cfg.weight_decay))?;
             gradient = gradient.try_add(decay)?;
         }
         let state_sums = &mut self.optimizer.state_sums;
@@ -164,7 +164,7 @@ impl<M, E: Float, D: Device<E>> TensorVisitor<E, D> for AdagradStep<'_, M, E, D>
             let initial = parameter
                 .device()
                 .try_zeros_like(&flat)?
-                .try_add(constant::<E>(cfg.initial_accumulator_value))?;
+                .try_add(E::of(cfg.initial_accumulator_value))?;
             state_sums.push(initial);
         }
         let state_sum = &mut state_sums[self.position];
@@ -175,10 +175,7 @@ impl<M, E: Float, D: Device<E>> TensorVisitor<E, D> for AdagradStep<'_, M, E, D>
             self.position
         );
         state_sum.try_axpy(1.0, &gradient.clone().try_square()?, 1.0)?;
-        let denominator = state_sum
-            .clone()
-            .try_sqrt()?
-            .try_add(constant::<E>(cfg.eps))?;
+        let denominator = state_sum.clone().try_sqrt()?.try_add(E::of(cfg.eps))?;
         let step = gradient
             .try_div(denominator)?
             .try_reshape_like(parameter.shape())?;
@@ -186,10 +183,6 @@ impl<M, E: Float, D: Device<E>> TensorVisitor<E, D> for AdagradStep<'_, M, E, D>
         self.position += 1;
         Ok(None)
     }
-}
-
-fn constant<E: Float>(x: f64) -> E {
-    E::from(x).expect("finite hyperparameter")
 }
 
 impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Optimizer<M, D, E> for Adagrad<M, E, D> {
