@@ -9,8 +9,8 @@ use super::layout::{
     find_image_folders, find_split_schemes, index_image_files, parse_split_ids, SplitLayout,
     SplitScheme, IMAGE_FOLDERS, SIRST_MASK_SUFFIX, TEST_SPLIT_NAME, TRAIN_SPLIT_NAMES,
 };
-use super::regions::region_areas;
 use super::resample::resize_nearest;
+use crate::metrics::{Connectivity, RegionLabeller};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
@@ -264,11 +264,13 @@ impl TargetStatistics {
         let mut images = 0;
         let mut images_without_targets = 0;
         let mut areas = Vec::new();
+        let mut labeller = RegionLabeller::new();
         for mask in masks {
-            let regions = region_areas(&mask.pixels, mask.width, mask.height);
+            let targets: Vec<bool> = mask.pixels.iter().map(|&p| p != 0).collect();
+            let regions = labeller.label(&targets, mask.width, mask.height, Connectivity::Eight);
             images += 1;
             images_without_targets += usize::from(regions.is_empty());
-            areas.extend(regions);
+            areas.extend(regions.iter().map(|region| region.area as usize));
         }
         areas.sort_unstable();
         let median_target_area = match areas.len() {

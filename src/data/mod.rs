@@ -15,7 +15,6 @@ pub mod image_io;
 pub mod layout;
 pub mod loader;
 pub mod preprocess;
-mod regions;
 pub mod resample;
 mod seeding;
 pub mod synthetic;

@@ -534,8 +534,8 @@ pub fn ensure_synthetic_dataset(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::regions::region_areas;
     use crate::data::{Dataset, DatasetOptions};
+    use crate::metrics::{Connectivity, RegionLabeller};
 
     #[test]
     fn images_are_deterministic_per_seed_and_index() {
@@ -561,7 +561,12 @@ mod tests {
             .collect();
         for image in &images {
             // Every target is its own 8-connected mask region, with the recorded area.
-            let mut regions = region_areas(&image.mask, 256, 256);
+            let mask: Vec<bool> = image.mask.iter().map(|&p| p != 0).collect();
+            let mut regions: Vec<usize> = RegionLabeller::new()
+                .label(&mask, 256, 256, Connectivity::Eight)
+                .iter()
+                .map(|region| region.area as usize)
+                .collect();
             let mut areas: Vec<usize> = image.targets.iter().map(|t| t.area).collect();
             regions.sort_unstable();
             areas.sort_unstable();
