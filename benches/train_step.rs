@@ -11,12 +11,12 @@
 
 use dfdx::prelude::{Backward, Const, Cpu, SampleTensor, Tensor, TensorFromVec, Trace};
 use dfdx::prelude::{Optimizer, TensorCollection, ZeroGrads};
+use rrcanet::data::RGB_CHANNELS;
 use rrcanet::loss::{Loss, LossKind, SegmentationLoss};
 use rrcanet::model::configs::{R10, R18};
 use rrcanet::model::Segmenter;
 use rrcanet::ops::Image;
 use rrcanet::train::optim::{Adagrad, AdagradConfig};
-use rrcanet::workflow::INPUT_CHANNELS;
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 8;
@@ -49,7 +49,7 @@ fn summary(mut times: Vec<Duration>) -> String {
 }
 
 /// Times train steps and eval forwards of model `M` at `size`².
-fn bench<M: Segmenter<INPUT_CHANNELS, f32, Cpu> + TensorCollection<f32, Cpu>>(
+fn bench<M: Segmenter<RGB_CHANNELS, f32, Cpu> + TensorCollection<f32, Cpu>>(
     name: &str,
     size: usize,
     steps: usize,
@@ -57,7 +57,7 @@ fn bench<M: Segmenter<INPUT_CHANNELS, f32, Cpu> + TensorCollection<f32, Cpu>>(
     let device = Cpu::default();
     let mut model = M::build(&device);
     let mut optimizer = Adagrad::new(&model, AdagradConfig::default()).expect("valid config");
-    let images: Image<INPUT_CHANNELS, f32, Cpu> =
+    let images: Image<RGB_CHANNELS, f32, Cpu> =
         device.sample_normal_like(&(BATCH, Const, size, size));
     let masks: Tensor<_, f32, Cpu> =
         device.tensor_from_vec(masks(size), (BATCH, Const::<1>, size, size));
@@ -107,6 +107,6 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    bench::<R18<INPUT_CHANNELS, f32, Cpu>>("r18", 256, steps);
-    bench::<R10<INPUT_CHANNELS, f32, Cpu>>("r10", 128, steps);
+    bench::<R18<RGB_CHANNELS, f32, Cpu>>("r18", 256, steps);
+    bench::<R10<RGB_CHANNELS, f32, Cpu>>("r10", 128, steps);
 }

@@ -1,7 +1,9 @@
 //! `rrcanet synth`: generate the synthetic infrared small-target dataset.
 
 use clap::Args;
-use rrcanet::data::synthetic::{write_synthetic_dataset, SyntheticConfig};
+use rrcanet::data::synthetic::{
+    write_synthetic_dataset, SignalToClutter, SyntheticConfig, DEFAULT_SIGNAL_TO_CLUTTER,
+};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -21,6 +23,12 @@ pub struct SynthArgs {
     /// Seed: the same seed gives the same dataset.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Lowest signal-to-clutter ratio of a target against its local background ring.
+    #[arg(long, default_value_t = DEFAULT_SIGNAL_TO_CLUTTER.min)]
+    scr_min: f64,
+    /// Highest signal-to-clutter ratio (ratios are drawn log-uniformly in between).
+    #[arg(long, default_value_t = DEFAULT_SIGNAL_TO_CLUTTER.max)]
+    scr_max: f64,
 }
 
 /// Runs `rrcanet synth`.
@@ -28,7 +36,12 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     let summary = write_synthetic_dataset(
         &args.out,
-        SyntheticConfig::new(args.count, args.size, args.seed),
+        SyntheticConfig::new(args.count, args.size, args.seed).with_signal_to_clutter(
+            SignalToClutter {
+                min: args.scr_min,
+                max: args.scr_max,
+            },
+        ),
     )?;
     let seconds = start.elapsed().as_secs_f64();
     println!(

@@ -26,7 +26,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// The input channels every command-line model takes (the authors' RGB replication).
-pub const INPUT_CHANNELS: usize = 3;
+const INPUT_CHANNELS: usize = rrcanet::data::RGB_CHANNELS;
 
 /// Opens the dataset a run trains on; warnings (e.g. resized masks) are returned for the
 /// caller to show.

@@ -25,4 +25,4 @@ pub use dataset::{
 };
 pub use image_io::{read_image, read_mask, ImageReadError, InfraredImage, TargetMask};
 pub use loader::{Batch, BatchLoader, LoaderConfig};
-pub use preprocess::{InputChannels, Transform};
+pub use preprocess::{InputChannels, Transform, RGB_CHANNELS};

@@ -17,6 +17,9 @@ use rand::Rng;
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// ImageNet channel standard deviations the reference normalises with.
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// Channels of the reference input ([`InputChannels::ImageNetRgb`]): what the command-line
+/// models take.
+pub const RGB_CHANNELS: usize = IMAGENET_MEAN.len();
 
 /// Network input channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +34,7 @@ impl InputChannels {
     /// Number of channels.
     pub fn count(self) -> usize {
         match self {
-            InputChannels::ImageNetRgb => 3,
+            InputChannels::ImageNetRgb => RGB_CHANNELS,
             InputChannels::RawGray => 1,
         }
     }

@@ -18,8 +18,8 @@ use super::cpu::{host_data, take_grad};
 use super::{Float, Image, OpError};
 use dfdx::nn::modules::BatchNorm2D;
 use dfdx::prelude::{
-    Cpu, Device, HasShape, Merge, NoneTape, PutTape, Rank1, SplitTape, Storage, Tape, Tensor,
-    TensorFromVec,
+    Const, Cpu, Device, HasShape, Merge, NoneTape, PutTape, Rank1, SplitTape, Storage, Tape,
+    Tensor, TensorFromVec,
 };
 use dfdx::tensor_ops::{BroadcastTo, MeanTo, TryAdd, TryDiv, TryMul, TrySub};
 use rayon::prelude::*;
@@ -48,9 +48,10 @@ pub trait BatchNormOps<E: Float>: Storage<E> {
     /// statistics `mode` selects (see the module docs). The tape of `x` and that of a
     /// shortcut are merged.
     ///
-    /// # Panics
-    /// If the shortcut's shape differs from the input's (as dfdx's elementwise ops do), or
-    /// if training sees a single value per channel (its unbiased variance is undefined).
+    /// # Errors
+    /// [`OpError::ShortcutShape`] if the shortcut's shape differs from the input's, and
+    /// [`OpError::SingleValueBatch`] if training sees a single value per channel (its
+    /// unbiased variance is undefined).
     fn try_batch_norm2d<const C: usize, T: Tape<E, Self> + Merge<R>, R: Tape<E, Self>>(
         x: Image<C, E, Self, T>,
         mode: BatchNormMode<'_, C, E, Self>,
@@ -339,6 +340,37 @@ fn input_gradient<E: Float>(
         });
 }
 
+/// The image shape as plain numbers, for error messages.
+fn dims<const C: usize>(shape: &(usize, Const<C>, usize, usize)) -> (usize, usize, usize, usize) {
+    (shape.0, C, shape.2, shape.3)
+}
+
+/// The shortcut added before the final ReLU must have the input's shape.
+fn check_shortcut<const C: usize>(
+    input: &(usize, Const<C>, usize, usize),
+    shortcut: &(usize, Const<C>, usize, usize),
+) -> Result<(), OpError> {
+    if input != shortcut {
+        return Err(OpError::ShortcutShape {
+            input: dims(input),
+            shortcut: dims(shortcut),
+        });
+    }
+    Ok(())
+}
+
+/// The number of values per channel that batch statistics average over; the unbiased
+/// variance of the running statistics needs more than one.
+fn check_batch_statistics<const C: usize>(
+    shape: &(usize, Const<C>, usize, usize),
+) -> Result<usize, OpError> {
+    let count = shape.0 * shape.2 * shape.3;
+    if count < 2 {
+        return Err(OpError::SingleValueBatch(count));
+    }
+    Ok(count)
+}
+
 /// Adds `values` into `sum`, elementwise.
 fn add_into<E: Float>(sum: &mut [E], values: &[E]) {
     sum.par_chunks_mut(1 << 14)
@@ -365,11 +397,7 @@ impl<E: Float> BatchNormOps<E> for Cpu {
             Epilogue::Identity => (None, false),
             Epilogue::Relu => (None, true),
             Epilogue::AddRelu(shortcut) => {
-                assert_eq!(
-                    shortcut.shape(),
-                    &shape,
-                    "batch norm: the shortcut's shape differs from the input's"
-                );
+                check_shortcut(&shape, shortcut.shape())?;
                 let (shortcut, shortcut_tape) = shortcut.split_tape();
                 tape = tape.merge(shortcut_tape);
                 (Some(shortcut), true)
@@ -379,11 +407,7 @@ impl<E: Float> BatchNormOps<E> for Cpu {
         let shortcut_data = shortcut.as_ref().map(host_data);
         let (norm, mean, var, batch_statistics) = match mode {
             BatchNormMode::Train(norm) => {
-                let count = batch * height * width;
-                assert!(
-                    count > 1,
-                    "batch norm: training needs more than one value per channel, got {count}"
-                );
+                let count = check_batch_statistics(&shape)?;
                 let (mean, var) = channel_statistics(&input, C, plane);
                 update_running_statistics(norm, &mean, &var, count);
                 (&*norm, mean, var, true)
@@ -475,7 +499,7 @@ impl<E: Float> BatchNormOps<E> for Cpu {
 /// The same op composed from dfdx's elementwise, broadcast and reduction ops, for devices
 /// without our kernels (CUDA). Follows dfdx's `BatchNorm2D` forward step by step.
 ///
-/// # Panics
+/// # Errors
 /// As [`BatchNormOps::try_batch_norm2d`].
 pub fn composed_batch_norm2d<
     const C: usize,
@@ -489,14 +513,16 @@ pub fn composed_batch_norm2d<
     epilogue: Epilogue<Image<C, E, D, R>>,
 ) -> Result<Image<C, E, D, T>, OpError> {
     let shape = *x.shape();
+    if let Epilogue::AddRelu(shortcut) = &epilogue {
+        check_shortcut(&shape, shortcut.shape())?;
+    }
+    let count = match &mode {
+        BatchNormMode::Train(_) => check_batch_statistics(&shape)?,
+        BatchNormMode::Eval(_) => 0,
+    };
     let result = (|| {
         let (normalised, norm) = match mode {
             BatchNormMode::Train(norm) => {
-                let count = shape.0 * shape.2 * shape.3;
-                assert!(
-                    count > 1,
-                    "batch norm: training needs more than one value per channel, got {count}"
-                );
                 let (momentum, count) = (norm.momentum, count as f64);
                 let mean = x.retaped::<T>().try_mean::<Rank1<C>, _>()?;
                 norm.running_mean
@@ -530,14 +556,7 @@ pub fn composed_batch_norm2d<
         match epilogue {
             Epilogue::Identity => Ok(y),
             Epilogue::Relu => y.try_relu(),
-            Epilogue::AddRelu(shortcut) => {
-                assert_eq!(
-                    shortcut.shape(),
-                    &shape,
-                    "batch norm: the shortcut's shape differs from the input's"
-                );
-                y.try_add(shortcut)?.try_relu()
-            }
+            Epilogue::AddRelu(shortcut) => Ok(y.try_add(shortcut)?.try_relu()?),
         }
     })();
     result.map_err(OpError::device)
@@ -562,7 +581,7 @@ mod tests {
     use super::*;
     use crate::ops::norm_reference::{channel_mean_var, NchwShape};
     use dfdx::nn::builders::BatchNorm2D as BatchNorm2DBuilder;
-    use dfdx::prelude::{Backward, Const, DeviceBuildExt, Rank0, SumTo, Tensor, Trace};
+    use dfdx::prelude::{Backward, DeviceBuildExt, Rank0, SumTo, Tensor, Trace, ZerosTensor};
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
     /// Output and gradients of `sum(op(x, shortcut) * weights)`.
@@ -935,5 +954,52 @@ mod tests {
         for (v, e) in var.iter().zip(&expected_var) {
             assert!((v - e).abs() <= 1e-3 * e, "variance {v}, expected {e}");
         }
+    }
+
+    /// A shortcut of another shape and a batch with one value per channel are errors on
+    /// both the fused kernels and the composed op, never panics.
+    #[test]
+    fn bad_shortcuts_and_single_value_batches_are_errors() {
+        let dev = Cpu::default();
+        let image =
+            |b: usize, h: usize, w: usize| dev.try_zeros_like(&(b, Const::<2>, h, w)).unwrap();
+        let mut norm = batch_norm::<2>(&[1.0, 1.0], &[0.0, 0.0]);
+        let fused = Cpu::try_batch_norm2d::<2, NoneTape, NoneTape>;
+        let outcomes = [
+            fused(
+                image(2, 4, 4),
+                BatchNormMode::Train(&mut norm),
+                Epilogue::AddRelu(image(2, 4, 2)),
+            ),
+            composed_batch_norm2d::<2, f64, Cpu, NoneTape, NoneTape>(
+                image(2, 4, 4),
+                BatchNormMode::Eval(&norm.clone()),
+                Epilogue::AddRelu(image(1, 4, 4)),
+            ),
+        ];
+        for outcome in outcomes {
+            assert!(matches!(outcome, Err(OpError::ShortcutShape { .. })));
+        }
+        let single = [
+            fused(
+                image(1, 1, 1),
+                BatchNormMode::Train(&mut norm),
+                Epilogue::Identity,
+            ),
+            composed_batch_norm2d::<2, f64, Cpu, NoneTape, NoneTape>(
+                image(1, 1, 1),
+                BatchNormMode::Train(&mut norm),
+                Epilogue::Identity,
+            ),
+        ];
+        for outcome in single {
+            assert!(matches!(outcome, Err(OpError::SingleValueBatch(1))));
+        }
+        assert!(fused(
+            image(1, 1, 1),
+            BatchNormMode::Eval(&norm),
+            Epilogue::Identity
+        )
+        .is_ok());
     }
 }

@@ -47,6 +47,15 @@ pub enum OpError {
     OddPoolSize { height: usize, width: usize },
     #[error("same-padding convolution needs an odd kernel size, got {0}")]
     EvenKernel(usize),
+    #[error("batch norm: the shortcut's shape {shortcut:?} differs from the input's {input:?}")]
+    ShortcutShape {
+        input: (usize, usize, usize, usize),
+        shortcut: (usize, usize, usize, usize),
+    },
+    #[error(
+        "batch norm: training needs more than one value per channel (batch x height x width), got {0}"
+    )]
+    SingleValueBatch(usize),
     #[error("device error: {0}")]
     Device(String),
 }

@@ -167,7 +167,7 @@ fn run_data(
             config.batch_size
         )));
     }
-    if config.image_size % size_multiple != 0 {
+    if !config.image_size.is_multiple_of(size_multiple) {
         return Err(TrainError::Setup(format!(
             "image size {} is not a multiple of {size_multiple}, which model {} needs",
             config.image_size, config.model
@@ -253,9 +253,8 @@ where
     let mut gradients = model.alloc_grads();
     let mut best = records
         .iter()
-        .filter(|r| Some(r.epoch) == state.best_epoch)
-        .cloned()
-        .next();
+        .find(|r| Some(r.epoch) == state.best_epoch)
+        .cloned();
 
     for epoch in state.epochs_completed + 1..=config.epochs {
         let started = Instant::now();

@@ -5,7 +5,7 @@
 //! and edges, horizon, sensor noise and column stripes) with 0 to 5 small targets
 //! ([`targets`]: Gaussian point-spread spots and irregular shapes up to 9 x 9 px) whose
 //! signal-to-clutter ratio against a local background ring is drawn log-uniformly from
-//! [1, 10]. About 10 % of the images have no target and 15 % of the others a dense cluster
+//! [1, 10] (configurable: the quick start uses brighter targets). About 10 % of the images have no target and 15 % of the others a dense cluster
 //! of 3 to 5 targets a few pixels apart. Every image depends only on (seed, index).
 //!
 //! On disk it is a DNANet-layout dataset: `images/ID.png`, `masks/ID.png` (0 / 255),
@@ -36,15 +36,27 @@ pub const MIN_SIZE: usize = 32;
 const EMPTY_FRACTION: f64 = 0.1;
 /// Fraction of images with targets that show a dense cluster.
 const CLUSTER_FRACTION: f64 = 0.15;
-/// Range of the signal-to-clutter ratio targets are drawn with (log-uniform).
-const SCR_RANGE: (f64, f64) = (1.0, 10.0);
+/// Default range of the signal-to-clutter ratio targets are drawn with (log-uniform).
+pub const DEFAULT_SIGNAL_TO_CLUTTER: SignalToClutter = SignalToClutter {
+    min: 1.0,
+    max: 10.0,
+};
 /// Relative frequencies of 1, 2, 3, 4 and 5 targets in an image with scattered targets.
 const TARGET_COUNT_WEIGHTS: [f64; 5] = [0.5, 0.25, 0.12, 0.08, 0.05];
 /// Distinguishes the generator's random streams from the data loader's.
 const GENERATOR_STREAM: u64 = 0x5359_4E54;
 
+/// The range targets' signal-to-clutter ratios are drawn from, log-uniformly.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SignalToClutter {
+    /// Lowest ratio (positive).
+    pub min: f64,
+    /// Highest ratio (at least `min`).
+    pub max: f64,
+}
+
 /// What to generate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SyntheticConfig {
     /// Number of images.
     pub count: usize,
@@ -54,23 +66,40 @@ pub struct SyntheticConfig {
     pub seed: u64,
     /// [`GENERATOR_VERSION`] of the generator.
     pub generator_version: u32,
+    /// Range of the targets' signal-to-clutter ratios.
+    #[serde(default = "default_signal_to_clutter")]
+    pub signal_to_clutter: SignalToClutter,
+}
+
+fn default_signal_to_clutter() -> SignalToClutter {
+    DEFAULT_SIGNAL_TO_CLUTTER
 }
 
 impl SyntheticConfig {
-    /// A configuration for the current generator.
+    /// A configuration for the current generator with the default signal-to-clutter range.
     pub fn new(count: usize, size: usize, seed: u64) -> Self {
         Self {
             count,
             size,
             seed,
             generator_version: GENERATOR_VERSION,
+            signal_to_clutter: DEFAULT_SIGNAL_TO_CLUTTER,
+        }
+    }
+
+    /// The same configuration with targets' signal-to-clutter ratios drawn from `range`.
+    pub fn with_signal_to_clutter(self, range: SignalToClutter) -> Self {
+        Self {
+            signal_to_clutter: range,
+            ..self
         }
     }
 
     /// The cache folder for this configuration under [`DEFAULT_SYNTHETIC_ROOT`].
     pub fn default_dir(&self) -> PathBuf {
+        let SignalToClutter { min, max } = self.signal_to_clutter;
         Path::new(DEFAULT_SYNTHETIC_ROOT).join(format!(
-            "n{}-size{}-seed{}-v{}",
+            "n{}-size{}-seed{}-scr{min}-{max}-v{}",
             self.count, self.size, self.seed, self.generator_version
         ))
     }
@@ -197,6 +226,7 @@ fn place_targets(
     plane: &mut [f32],
     size: usize,
     (count, clustered): (usize, bool),
+    signal_to_clutter: SignalToClutter,
     rng: &mut impl Rng,
 ) -> (Vec<Placement>, Vec<bool>) {
     let span = size - TEMPLATE_SIDE;
@@ -229,7 +259,9 @@ fn place_targets(
         let (mean, sigma) = ring_statistics(plane, size, placement.footprint_box(size), &on_target)
             .expect("targets leave room for a ring");
         let sigma = sigma.max(1.0 / 255.0);
-        let wanted = rng.gen_range(SCR_RANGE.0.ln()..SCR_RANGE.1.ln()).exp() as f32;
+        let wanted = rng
+            .gen_range(signal_to_clutter.min.ln()..=signal_to_clutter.max.ln())
+            .exp() as f32;
         let template_mean = placement.shape.footprint_template_mean();
         let background_excess = placement.footprint_mean(plane, size) - mean;
         let amplitude = ((wanted * sigma - background_excess) / template_mean)
@@ -254,7 +286,8 @@ pub fn generate_image(config: &SyntheticConfig, index: usize) -> SyntheticImage 
     let scene = scene::render(size, &mut rng);
     let mut plane = scene.plane;
     let layout = target_layout(&mut rng);
-    let (placed, on_target) = place_targets(&mut plane, size, layout, &mut rng);
+    let (placed, on_target) =
+        place_targets(&mut plane, size, layout, config.signal_to_clutter, &mut rng);
     let pixels: Vec<u8> = plane
         .iter()
         .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
@@ -288,6 +321,14 @@ pub enum SyntheticError {
     /// Fewer than two images: the train and test splits need one each.
     #[error("a synthetic dataset needs at least 2 images (one for train, one for test), not {0}")]
     TooFewImages(usize),
+    /// A signal-to-clutter range that is empty or not positive.
+    #[error("the signal-to-clutter range must satisfy 0 < min <= max, got {min}..{max}")]
+    SignalToClutter {
+        /// Lowest ratio asked for.
+        min: f64,
+        /// Highest ratio asked for.
+        max: f64,
+    },
     /// Images too small for a target and its background ring.
     #[error("synthetic images must be at least {MIN_SIZE} x {MIN_SIZE} pixels, not {0}")]
     TooSmall(usize),
@@ -465,6 +506,10 @@ pub fn write_synthetic_dataset(
     if config.size < MIN_SIZE {
         return Err(SyntheticError::TooSmall(config.size));
     }
+    let SignalToClutter { min, max } = config.signal_to_clutter;
+    if !(min > 0.0 && min <= max && max.is_finite()) {
+        return Err(SyntheticError::SignalToClutter { min, max });
+    }
     if out.exists() {
         return Err(SyntheticError::Exists(out.to_path_buf()));
     }
@@ -501,16 +546,12 @@ fn recorded_config(dir: &Path) -> Option<SyntheticConfig> {
     serde_json::from_value(json.get("config")?.clone()).ok()
 }
 
-/// Makes sure `dir` holds the synthetic dataset of (`count`, `size`, `seed`): generates it
-/// the first time, reuses it afterwards. A folder holding something else is an error,
-/// never overwritten.
+/// Makes sure `dir` holds the synthetic dataset `wanted`: generates it the first time,
+/// reuses it afterwards. A folder holding something else is an error, never overwritten.
 pub fn ensure_synthetic_dataset(
     dir: &Path,
-    count: usize,
-    size: usize,
-    seed: u64,
+    wanted: SyntheticConfig,
 ) -> Result<PathBuf, SyntheticError> {
-    let wanted = SyntheticConfig::new(count, size, seed);
     let check = |found: Option<SyntheticConfig>| match found {
         Some(found) if found == wanted => Ok(dir.to_path_buf()),
         Some(found) => Err(SyntheticError::Mismatch {
@@ -592,15 +633,21 @@ mod tests {
     fn datasets_are_written_once_reused_and_never_overwritten() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("cache").join("synthetic");
-        assert_eq!(ensure_synthetic_dataset(&dir, 6, 48, 1).unwrap(), dir);
+        assert_eq!(
+            ensure_synthetic_dataset(&dir, SyntheticConfig::new(6, 48, 1)).unwrap(),
+            dir
+        );
         let written = std::fs::read(dir.join("images/synth_00002.png")).unwrap();
-        assert_eq!(ensure_synthetic_dataset(&dir, 6, 48, 1).unwrap(), dir);
+        assert_eq!(
+            ensure_synthetic_dataset(&dir, SyntheticConfig::new(6, 48, 1)).unwrap(),
+            dir
+        );
         assert_eq!(
             std::fs::read(dir.join("images/synth_00002.png")).unwrap(),
             written
         );
         assert!(matches!(
-            ensure_synthetic_dataset(&dir, 7, 48, 1),
+            ensure_synthetic_dataset(&dir, SyntheticConfig::new(7, 48, 1)),
             Err(SyntheticError::Mismatch { .. })
         ));
         assert!(matches!(
@@ -632,12 +679,39 @@ mod tests {
         let not_synthetic = root.path().join("other");
         std::fs::create_dir(&not_synthetic).unwrap();
         assert!(matches!(
-            ensure_synthetic_dataset(&not_synthetic, 6, 48, 1),
+            ensure_synthetic_dataset(&not_synthetic, SyntheticConfig::new(6, 48, 1)),
             Err(SyntheticError::NotSynthetic(_))
         ));
         assert!(matches!(
             write_synthetic_dataset(&root.path().join("x"), SyntheticConfig::new(1, 48, 1)),
             Err(SyntheticError::TooFewImages(1))
         ));
+        let backwards = SignalToClutter { min: 5.0, max: 2.0 };
+        assert!(matches!(
+            write_synthetic_dataset(
+                &root.path().join("y"),
+                SyntheticConfig::new(4, 48, 1).with_signal_to_clutter(backwards)
+            ),
+            Err(SyntheticError::SignalToClutter { .. })
+        ));
+    }
+
+    #[test]
+    fn targets_follow_the_configured_signal_to_clutter_range() {
+        let bright = SignalToClutter { min: 4.0, max: 8.0 };
+        let config = SyntheticConfig::new(60, 128, 2).with_signal_to_clutter(bright);
+        assert_ne!(
+            config.default_dir(),
+            SyntheticConfig::new(60, 128, 2).default_dir()
+        );
+        let images: Vec<SyntheticImage> = (0..config.count)
+            .map(|i| generate_image(&config, i))
+            .collect();
+        let scr = SyntheticSummary::of(config, &images, 12).signal_to_clutter;
+        // Measured after 8-bit quantisation, so a little outside the drawn range.
+        assert!(
+            scr.p10 > 3.0 && scr.median > 4.5 && scr.p90 < 9.0,
+            "{scr:?}"
+        );
     }
 }
