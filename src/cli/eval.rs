@@ -28,7 +28,8 @@ pub struct EvalArgs {
     /// Evaluate at native resolution (padded for the network; metrics on the image only).
     #[arg(long, conflicts_with = "resize")]
     native: bool,
-    /// Resize to SIZE x SIZE, as the reference evaluation does (default 256).
+    /// Resize to SIZE x SIZE, as the reference evaluation does (default: the run's training
+    /// size, else 256).
     #[arg(long, value_name = "SIZE")]
     resize: Option<usize>,
     /// Number of ROC threshold bins (the reference uses 10).
@@ -76,7 +77,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let resolution = if args.native {
         Resolution::Native
     } else {
-        Resolution::Resize(args.resize.unwrap_or(256))
+        let trained = run_config.as_ref().map(|config| config.image_size);
+        Resolution::Resize(args.resize.or(trained).unwrap_or(256))
     };
     let out = args.out.clone().unwrap_or_else(|| {
         let base = if args.checkpoint.is_dir() {

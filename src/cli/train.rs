@@ -26,6 +26,9 @@ impl QuickStart {
     const IMAGE_SIZE: usize = 128;
     const EPOCHS: usize = 28;
     const SEED: u64 = 0;
+    /// The cosine decay settles the last epochs (at a constant rate validation IoU swung
+    /// between 0.50 and 0.61 over the last ten).
+    const SCHEDULER: SchedulerKind = SchedulerKind::Cosine;
     /// Brighter targets than the generator's default (1..10), so that a few minutes of
     /// training show a model that finds most of them.
     const SIGNAL_TO_CLUTTER: SignalToClutter = SignalToClutter {
@@ -63,10 +66,10 @@ pub struct TrainArgs {
     /// adagrad (the paper's), adam or sgd (momentum 0.9).
     #[arg(long, default_value_t = OptimizerKind::Adagrad)]
     optimizer: OptimizerKind,
-    /// constant (what the released code does) or cosine (the paper's text: eta_min 1e-3,
-    /// T_max = epochs).
-    #[arg(long, default_value_t = SchedulerKind::Constant)]
-    scheduler: SchedulerKind,
+    /// constant (what the released code does; the default with --dataset) or cosine (the
+    /// paper's text: eta_min 1e-3, T_max = epochs; the default on the synthetic quick start).
+    #[arg(long)]
+    scheduler: Option<SchedulerKind>,
     /// soft-iou, dice, topk, poly, poly-topk, dice-topk or dptk (the paper's).
     #[arg(long, default_value = "dptk")]
     loss: String,
@@ -140,7 +143,11 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         batch_size: args.batch_size,
         lr: args.lr,
         optimizer: args.optimizer,
-        scheduler: args.scheduler,
+        scheduler: args.scheduler.unwrap_or(if synthetic {
+            QuickStart::SCHEDULER
+        } else {
+            SchedulerKind::Constant
+        }),
         loss: args.loss.clone(),
         seed: args.seed.unwrap_or_else(|| {
             if synthetic {
@@ -337,9 +344,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         None => println!("no epoch completed"),
     }
     println!("metrics per epoch: {}", run.metrics_csv().display());
-    println!(
-        "next: rrcanet eval --checkpoint {root} --dataset {} --split test",
-        config.dataset.display()
-    );
+    println!("next: rrcanet eval --checkpoint {root}");
     Ok(())
 }

@@ -82,11 +82,18 @@ pub(crate) fn conv2d_backward_weight<E: Float, const K: usize>(
     let weights = shape.out_channels * shape.in_channels * K * K;
     let input_planes = Planes::new(shape, shape.in_channels);
     let grad_planes = Planes::new(shape, shape.out_channels);
-    let sum = bands::<E, K>(input_planes)
-        .into_par_iter()
-        .fold(
-            || vec![E::zero(); weights + shape.out_channels],
-            |mut partial, band| {
+    // Each task sums a fixed run of bands and the task sums are added in order, so the
+    // result does not depend on how rayon schedules the work: same inputs, same gradient.
+    let bands = bands::<E, K>(input_planes);
+    let per_task = bands
+        .len()
+        .div_ceil(2 * rayon::current_num_threads())
+        .max(1);
+    let partials: Vec<Vec<E>> = bands
+        .par_chunks(per_task)
+        .map(|run| {
+            let mut partial = vec![E::zero(); weights + shape.out_channels];
+            for &band in run {
                 WeightGradBand::<E, K> {
                     input: PaddedSource::new(input_planes, input, K / 2),
                     grad_out: PaddedSource::new(grad_planes, grad_out, 0),
@@ -94,16 +101,14 @@ pub(crate) fn conv2d_backward_weight<E: Float, const K: usize>(
                     partial: &mut partial,
                 }
                 .run();
-                partial
-            },
-        )
-        .reduce(
-            || vec![E::zero(); weights + shape.out_channels],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(a, b)| *a += *b);
-                a
-            },
-        );
+            }
+            partial
+        })
+        .collect();
+    let mut sum = vec![E::zero(); weights + shape.out_channels];
+    for partial in &partials {
+        sum.iter_mut().zip(partial).for_each(|(s, p)| *s += *p);
+    }
     grad_weight
         .iter_mut()
         .zip(&sum[..weights])
