@@ -15,6 +15,7 @@ use rrcanet::train::{
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The built-in default: a small configuration on the synthetic dataset that finishes in
 /// minutes on two CPU cores with a clearly rising validation IoU.
@@ -183,11 +184,14 @@ fn default_run_dir(config: &TrainConfig) -> PathBuf {
     PathBuf::from("runs").join(format!("{}-{dataset}-{stamp}", config.model))
 }
 
-/// Progress bars: one for epochs, one for the batches of the current epoch.
+/// Progress bars: one for epochs, one for the batches of the current epoch (with the loss
+/// and the images per second so far this epoch).
 struct Bars {
     epochs: ProgressBar,
     batches: ProgressBar,
     selection: &'static str,
+    images: usize,
+    epoch_start: Instant,
 }
 
 impl Bars {
@@ -204,16 +208,16 @@ impl Bars {
         epochs.set_position(done as u64);
         let batches = multi.add(ProgressBar::new(0));
         batches.set_style(
-            ProgressStyle::with_template(
-                "  batch {pos}/{len} [{bar:30}] {msg} {per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("  batch {pos}/{len} [{bar:30}] {msg} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         Bars {
             epochs,
             batches,
             selection,
+            images: 0,
+            epoch_start: Instant::now(),
         }
     }
 }
@@ -222,10 +226,15 @@ impl TrainObserver for Bars {
     fn epoch_started(&mut self, _epoch: usize, _epochs: usize, batches: usize) {
         self.batches.reset();
         self.batches.set_length(batches as u64);
+        self.images = 0;
+        self.epoch_start = Instant::now();
     }
 
-    fn batch_finished(&mut self, loss: f32, _images: usize) {
-        self.batches.set_message(format!("loss {loss:.4}"));
+    fn batch_finished(&mut self, loss: f32, images: usize) {
+        self.images += images;
+        let rate = self.images as f64 / self.epoch_start.elapsed().as_secs_f64().max(1e-9);
+        self.batches
+            .set_message(format!("loss {loss:.4}  {rate:.1} images/s"));
         self.batches.inc(1);
     }
 
