@@ -226,6 +226,31 @@ pub struct Sample {
     pub mask: TargetMask,
 }
 
+#[cfg(test)]
+impl Sample {
+    /// A test sample whose gray image equals its 0/1 mask `pixels`.
+    pub(crate) fn image_equal_to_mask(
+        id: &str,
+        width: usize,
+        height: usize,
+        pixels: Vec<u8>,
+    ) -> Self {
+        Sample {
+            id: id.into(),
+            image: InfraredImage::gray(
+                width,
+                height,
+                pixels.iter().map(|&p| f32::from(p)).collect(),
+            ),
+            mask: TargetMask {
+                width,
+                height,
+                pixels,
+            },
+        }
+    }
+}
+
 /// A validated, decoded dataset.
 #[derive(Debug, Clone)]
 pub struct Dataset {

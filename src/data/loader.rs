@@ -254,7 +254,6 @@ impl Drop for PrefetchedBatches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::image_io::{InfraredImage, TargetMask};
 
     fn samples(count: usize) -> Arc<Vec<Sample>> {
         let sample = |i: usize| {
@@ -262,19 +261,7 @@ mod tests {
             let pixels: Vec<u8> = (0..width * height)
                 .map(|p| u8::from(p % 7 == i % 7))
                 .collect();
-            Sample {
-                id: format!("s{i}"),
-                image: InfraredImage::gray(
-                    width,
-                    height,
-                    pixels.iter().map(|&p| f32::from(p)).collect(),
-                ),
-                mask: TargetMask {
-                    width,
-                    height,
-                    pixels,
-                },
-            }
+            Sample::image_equal_to_mask(&format!("s{i}"), width, height, pixels)
         };
         Arc::new((0..count).map(sample).collect())
     }

@@ -205,7 +205,6 @@ pub fn write_input(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::image_io::{InfraredImage, TargetMask};
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
@@ -217,19 +216,7 @@ mod tests {
                 u8::from((cell.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61) % 2 == 1)
             })
             .collect();
-        Sample {
-            id: "squares".into(),
-            image: InfraredImage::gray(
-                width,
-                height,
-                pixels.iter().map(|&p| f32::from(p)).collect(),
-            ),
-            mask: TargetMask {
-                width,
-                height,
-                pixels,
-            },
-        }
+        Sample::image_equal_to_mask("squares", width, height, pixels)
     }
 
     #[test]
