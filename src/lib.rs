@@ -11,6 +11,7 @@ pub mod data;
 pub mod inference;
 pub mod loss;
 pub mod metrics;
+pub mod names;
 #[macro_use]
 pub mod model;
 pub mod nn;

@@ -52,7 +52,7 @@ pub fn train(
     let name: ModelName = config
         .model
         .parse()
-        .map_err(|e: rrcanet::model::configs::UnknownModel| TrainError::Setup(e.to_string()))?;
+        .map_err(|e: rrcanet::names::UnknownName| TrainError::Setup(e.to_string()))?;
     match config.device {
         DeviceKind::Cpu => {
             let device = Cpu::seed_from_u64(config.seed);
@@ -150,7 +150,7 @@ macro_rules! with_checkpoint {
         let name: ModelName = record
             .model
             .parse()
-            .map_err(|e: rrcanet::model::configs::UnknownModel| WorkflowError::Input(format!("{}: {e}", checkpoint.display())))?;
+            .map_err(|e: rrcanet::names::UnknownName| WorkflowError::Input(format!("{}: {e}", checkpoint.display())))?;
         if record.in_channels != INPUT_CHANNELS || record.dtype != "f32" {
             return Err(WorkflowError::Input(format!(
                 "{}: holds {record}; the command line runs {INPUT_CHANNELS}-channel f32 models",

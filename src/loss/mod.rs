@@ -32,7 +32,6 @@ mod terms;
 pub use terms::{top_k_count, top_k_indices};
 
 use std::fmt;
-use std::str::FromStr;
 
 use dfdx::prelude::*;
 
@@ -79,14 +78,6 @@ pub enum LossError {
     /// A Poly-1 epsilon below -1 or not finite.
     #[error("Poly-1 epsilon must be finite and at least -1, got {0}")]
     InvalidPolyEpsilon(f64),
-    /// A loss name that is not one of [`LossKind`]'s.
-    #[error("unknown loss {name:?}; expected one of: {expected}")]
-    UnknownKind {
-        /// The name given.
-        name: String,
-        /// The accepted names.
-        expected: String,
-    },
     /// The device failed (allocation, kernel launch).
     #[error("device error: {0}")]
     Device(String),
@@ -317,68 +308,24 @@ impl SegmentationLoss for DptkLoss {
     }
 }
 
-/// The members of the loss family by their command-line names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LossKind {
-    /// `soft-iou`: [`SoftIouLoss`].
-    SoftIou,
-    /// `dice`: [`SoftDiceLoss`].
-    Dice,
-    /// `topk`: [`TopKLoss`].
-    TopK,
-    /// `poly`: [`Poly1Loss`].
-    Poly,
-    /// `poly-topk`: [`PolyTopKLoss`].
-    PolyTopK,
-    /// `dice-topk`: [`DiceTopKLoss`].
-    DiceTopK,
-    /// `dptk`: [`DptkLoss`], the paper's loss.
-    Dptk,
-}
-
-impl LossKind {
-    /// Every kind, in the order of the paper's loss table.
-    pub const ALL: [LossKind; 7] = [
-        LossKind::SoftIou,
-        LossKind::Dice,
-        LossKind::TopK,
-        LossKind::Poly,
-        LossKind::PolyTopK,
-        LossKind::DiceTopK,
-        LossKind::Dptk,
-    ];
-
-    /// The command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            LossKind::SoftIou => "soft-iou",
-            LossKind::Dice => "dice",
-            LossKind::TopK => "topk",
-            LossKind::Poly => "poly",
-            LossKind::PolyTopK => "poly-topk",
-            LossKind::DiceTopK => "dice-topk",
-            LossKind::Dptk => "dptk",
-        }
-    }
-}
-
-impl fmt::Display for LossKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for LossKind {
-    type Err = LossError;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        LossKind::ALL
-            .into_iter()
-            .find(|kind| kind.name() == name)
-            .ok_or_else(|| LossError::UnknownKind {
-                name: name.to_string(),
-                expected: LossKind::ALL.map(LossKind::name).join(", "),
-            })
+crate::named_enum! {
+    /// The members of the loss family by their command-line names, in the order of the
+    /// paper's loss table.
+    pub enum LossKind: "loss" {
+        /// [`SoftIouLoss`].
+        SoftIou => "soft-iou",
+        /// [`SoftDiceLoss`].
+        Dice => "dice",
+        /// [`TopKLoss`].
+        TopK => "topk",
+        /// [`Poly1Loss`].
+        Poly => "poly",
+        /// [`PolyTopKLoss`].
+        PolyTopK => "poly-topk",
+        /// [`DiceTopKLoss`].
+        DiceTopK => "dice-topk",
+        /// [`DptkLoss`], the paper's loss.
+        Dptk => "dptk",
     }
 }
 

@@ -236,7 +236,7 @@ fn synthetic_batch(num_pixels: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
 fn every_loss_matches_its_naive_definition() {
     let shape = [2, 1, 6, 9];
     let (logits, target) = synthetic_batch(108, 7);
-    for kind in LossKind::ALL {
+    for &kind in LossKind::ALL {
         for (epsilon, k_percent) in [(3.1, 10.0), (-1.0, 25.0), (1.0, 100.0)] {
             let loss = Loss {
                 kind,
@@ -255,7 +255,7 @@ fn saturated_logits_give_finite_losses_and_gradients() {
     let shape = [1, 1, 2, 3];
     let logits = [1000.0, -1000.0, 90.0, -90.0, 0.0, 30.0];
     let target = [0.0, 1.0, 1.0, 0.0, 1.0, 0.0];
-    for kind in LossKind::ALL {
+    for &kind in LossKind::ALL {
         let loss = Loss {
             k_percent: 50.0,
             ..Loss::new(kind)
@@ -280,7 +280,7 @@ fn saturated_logits_give_finite_losses_and_gradients() {
 
 #[test]
 fn kinds_round_trip_through_their_names() {
-    for kind in LossKind::ALL {
+    for &kind in LossKind::ALL {
         assert_eq!(kind.to_string().parse::<LossKind>().unwrap(), kind);
     }
     assert_eq!("dptk".parse::<LossKind>().unwrap(), LossKind::Dptk);

@@ -194,24 +194,14 @@ pub type ResUnetRucb<const IN: usize, E, D> =
 /// (variant, command-line name, type alias). `$d` is a literal `$` for the inner macro.
 macro_rules! registry {
     ($d:tt $($variant:ident $name:literal $alias:ident,)*) => {
-        /// Every named configuration, for the command line and checkpoints.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum ModelName {
-            $(
-                #[doc = concat!("`", $name, "`: [`", stringify!($alias), "`].")]
-                $variant,
-            )*
-        }
-
-        impl ModelName {
-            /// All names, in the paper's order.
-            pub const ALL: &'static [ModelName] = &[$(ModelName::$variant),*];
-
-            /// The command-line name, e.g. `r18-w4`.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(ModelName::$variant => $name,)*
-                }
+        crate::named_enum! {
+            /// Every named configuration, for the command line and checkpoints, in the
+            /// paper's order.
+            pub enum ModelName: "model" {
+                $(
+                    #[doc = concat!("[`", stringify!($alias), "`].")]
+                    $variant => $name,
+                )*
             }
         }
 
@@ -265,41 +255,6 @@ registry! {
     R18NoCa "r18-noca" R18NoCa,
     ResUnet "resunet" ResUnet,
     ResUnetRucb "resunet-rucb" ResUnetRucb,
-}
-
-impl std::fmt::Display for ModelName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A model name that is not in the registry.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown model `{given}`; known models: {known}")]
-pub struct UnknownModel {
-    /// The name given.
-    pub given: String,
-    /// The known names, comma-separated.
-    pub known: String,
-}
-
-impl std::str::FromStr for ModelName {
-    type Err = UnknownModel;
-
-    fn from_str(given: &str) -> Result<Self, UnknownModel> {
-        ModelName::ALL
-            .iter()
-            .copied()
-            .find(|name| name.as_str() == given)
-            .ok_or_else(|| UnknownModel {
-                given: given.to_string(),
-                known: ModelName::ALL
-                    .iter()
-                    .map(|name| name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-    }
 }
 
 /// The cost of a configuration for one `height` x `width` image with 3 input channels.
@@ -380,7 +335,7 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for &name in ModelName::ALL {
-            assert_eq!(name.as_str().parse::<ModelName>().unwrap(), name);
+            assert_eq!(name.name().parse::<ModelName>().unwrap(), name);
         }
         let error = "r19".parse::<ModelName>().unwrap_err().to_string();
         assert!(error.contains("r19") && error.contains("r18-w4"), "{error}");

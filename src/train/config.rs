@@ -2,26 +2,24 @@
 //! run can be rebuilt, resumed and reproduced.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-/// The optimiser. AdaGrad is the paper's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OptimizerKind {
-    Adagrad,
-    Adam,
-    Sgd,
+crate::named_enum! {
+    /// The optimiser. AdaGrad is the paper's.
+    pub enum OptimizerKind: "optimizer" {
+        Adagrad => "adagrad",
+        Adam => "adam",
+        Sgd => "sgd",
+    }
 }
 
-/// The learning-rate schedule over epochs. The released code trains at a constant rate; the
-/// paper names cosine annealing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SchedulerKind {
-    Constant,
-    Cosine,
+crate::named_enum! {
+    /// The learning-rate schedule over epochs. The released code trains at a constant rate;
+    /// the paper names cosine annealing.
+    pub enum SchedulerKind: "scheduler" {
+        Constant => "constant",
+        Cosine => "cosine",
+    }
 }
 
 /// Which part of the data picks the best checkpoint.
@@ -46,12 +44,12 @@ impl Selection {
     }
 }
 
-/// The device the run trains on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DeviceKind {
-    Cpu,
-    Cuda,
+crate::named_enum! {
+    /// The device the run trains on.
+    pub enum DeviceKind: "device" {
+        Cpu => "cpu",
+        Cuda => "cuda",
+    }
 }
 
 /// A training run's full definition.
@@ -83,53 +81,16 @@ pub struct TrainConfig {
     pub device: DeviceKind,
 }
 
-macro_rules! kebab_names {
-    ($type:ident { $($variant:ident => $name:literal),* $(,)? }) => {
-        impl $type {
-            /// Every accepted name.
-            pub const NAMES: &'static [&'static str] = &[$($name),*];
-
-            /// The command-line name.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $($type::$variant => $name),*
-                }
-            }
-        }
-
-        impl fmt::Display for $type {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-
-        impl FromStr for $type {
-            type Err = String;
-
-            fn from_str(name: &str) -> Result<Self, String> {
-                match name {
-                    $($name => Ok($type::$variant),)*
-                    other => Err(format!("unknown {} `{other}`; expected one of: {}", stringify!($type), Self::NAMES.join(", "))),
-                }
-            }
-        }
-    };
-}
-
-kebab_names!(OptimizerKind { Adagrad => "adagrad", Adam => "adam", Sgd => "sgd" });
-kebab_names!(SchedulerKind { Constant => "constant", Cosine => "cosine" });
-kebab_names!(DeviceKind { Cpu => "cpu", Cuda => "cuda" });
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn names_round_trip_and_unknown_names_list_the_choices() {
-        for name in OptimizerKind::NAMES {
-            assert_eq!(name.parse::<OptimizerKind>().unwrap().name(), *name);
+        for &kind in OptimizerKind::ALL {
+            assert_eq!(kind.name().parse::<OptimizerKind>(), Ok(kind));
         }
-        let error = "rmsprop".parse::<OptimizerKind>().unwrap_err();
+        let error = "rmsprop".parse::<OptimizerKind>().unwrap_err().to_string();
         assert!(error.contains("adagrad, adam, sgd"), "{error}");
     }
 

@@ -221,14 +221,14 @@ where
     let name: ModelName = config
         .model
         .parse()
-        .map_err(|e: crate::model::configs::UnknownModel| TrainError::Setup(e.to_string()))?;
+        .map_err(|e: crate::names::UnknownName| TrainError::Setup(e.to_string()))?;
     let record = ModelRecord::new::<f32>(name, IN);
     let data = run_data(config, dataset, M::SIZE_MULTIPLE)?;
     let loss = Loss::new(
         config
             .loss
             .parse()
-            .map_err(|e: LossError| TrainError::Setup(e.to_string()))?,
+            .map_err(|e: crate::names::UnknownName| TrainError::Setup(e.to_string()))?,
     );
     let schedule = match config.scheduler {
         SchedulerKind::Constant => LearningRateSchedule::Constant { lr: config.lr },
