@@ -21,10 +21,10 @@ proptest! {
     fn bilinear_keeps_constants_and_stays_in_range(
         (w, h, values) in plane(), out_w in 1usize..40, out_h in 1usize..40, level in 0.0f32..1.0,
     ) {
-        let resized = resize_bilinear(&values, w, h, out_w, out_h);
+        let resized = resize_bilinear(&values, h, w, out_h, out_w);
         prop_assert_eq!(resized.len(), out_w * out_h);
         prop_assert!(resized.iter().all(|v| (-1e-5..=1.0 + 1e-5).contains(v)));
-        let flat = resize_bilinear(&vec![level; w * h], w, h, out_w, out_h);
+        let flat = resize_bilinear(&vec![level; w * h], h, w, out_h, out_w);
         prop_assert!(flat.iter().all(|v| (v - level).abs() < 1e-5));
     }
 
@@ -32,10 +32,10 @@ proptest! {
     fn nearest_only_copies_source_values(
         (w, h, values) in plane(), out_w in 1usize..40, out_h in 1usize..40,
     ) {
-        let resized = resize_nearest(&values, w, h, out_w, out_h);
+        let resized = resize_nearest(&values, h, w, out_h, out_w);
         prop_assert_eq!(resized.len(), out_w * out_h);
         prop_assert!(resized.iter().all(|v| values.contains(v)));
-        prop_assert_eq!(resize_nearest(&values, w, h, w, h), values);
+        prop_assert_eq!(resize_nearest(&values, h, w, h, w), values);
     }
 
     #[test]
@@ -43,7 +43,7 @@ proptest! {
         (w, h, values) in plane(), left in 0usize..30, top in 0usize..30,
         out_w in 1usize..30, out_h in 1usize..30,
     ) {
-        let cropped = window(&values, w, h, left, top, out_w, out_h);
+        let cropped = window(&values, h, w, top, left, out_h, out_w);
         for y in 0..out_h {
             for x in 0..out_w {
                 let (sx, sy) = (left + x, top + y);
@@ -58,7 +58,7 @@ proptest! {
         (w, h, values) in plane(), sigma in 0.0f64..3.0,
     ) {
         let mut blurred = values.clone();
-        gaussian_blur(&mut blurred, w, h, sigma);
+        gaussian_blur(&mut blurred, h, w, sigma);
         let (min, max) = values.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         prop_assert!(blurred.iter().all(|&v| v >= min - 1e-5 && v <= max + 1e-5));
     }
@@ -70,7 +70,7 @@ proptest! {
         let pixels: Vec<u8> = (0..w * h).map(|i| u8::from(i % 5 == 0)).collect();
         let sample = Sample {
             id: "p".into(),
-            image: InfraredImage::gray(w, h, pixels.iter().map(|&p| f32::from(p)).collect()),
+            image: InfraredImage::gray(h, w, pixels.iter().map(|&p| f32::from(p)).collect()),
             mask: TargetMask { width: w, height: h, pixels },
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);

@@ -51,7 +51,7 @@ impl Mask {
     }
 
     fn regions(&self, connectivity: Connectivity) -> Vec<Region> {
-        RegionLabeller::new().label(&self.pixels, self.width, self.height, connectivity)
+        RegionLabeller::new().label(&self.pixels, self.height, self.width, connectivity)
     }
 
     fn probabilities(&self) -> Vec<f32> {
@@ -175,7 +175,7 @@ proptest! {
     #[test]
     fn predicting_the_ground_truth_is_perfect(mask in masks()) {
         let mut metrics = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
-        metrics.update(&mask.probabilities(), &mask.pixels, mask.width, mask.height).unwrap();
+        metrics.update(&mask.probabilities(), &mask.pixels, mask.height, mask.width).unwrap();
         let summary = metrics.summary();
         prop_assert_eq!(summary.pd, 1.0);
         prop_assert_eq!(summary.fa, 0.0);

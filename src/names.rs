@@ -57,7 +57,7 @@ macro_rules! named_enum {
 
         impl ::std::fmt::Display for $type {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(self.name())
+                f.pad(self.name())
             }
         }
 

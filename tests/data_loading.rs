@@ -297,12 +297,12 @@ fn a_size_mismatch_resizes_the_mask_with_a_warning_or_fails_when_strict() {
         dataset.warnings,
         vec![DatasetWarning::MaskResized {
             mask: mask_path.clone(),
-            from: (16, 12),
-            to: (8, 6),
+            from: (12, 16),
+            to: (6, 8),
         }]
     );
     let sample = dataset.samples.iter().find(|s| s.id == "a2").unwrap();
-    assert_eq!((sample.mask.width, sample.mask.height), (8, 6));
+    assert_eq!((sample.mask.height, sample.mask.width), (6, 8));
     assert_eq!(sample.mask.pixels[2 * 8 + 3], 1);
     assert_eq!(sample.mask.target_pixels(), 1);
 

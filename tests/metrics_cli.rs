@@ -13,8 +13,8 @@ const HEIGHT: usize = 8;
 /// Writes a grayscale PNG of the given bit depth (1, 8 or 16) from one value per pixel.
 fn write_gray_png(
     path: &Path,
-    width: usize,
     height: usize,
+    width: usize,
     bit_depth: png::BitDepth,
     values: &[u16],
 ) {
@@ -74,8 +74,8 @@ fn known_case() -> TempDir {
     let square = [(1, 1, 1), (1, 2, 1), (2, 1, 1), (2, 2, 1), (6, 8, 1)];
     write_gray_png(
         &gt.join("a_pixels0.png"),
-        WIDTH,
         HEIGHT,
+        WIDTH,
         png::BitDepth::One,
         &image(&square),
     );
@@ -91,24 +91,24 @@ fn known_case() -> TempDir {
     ];
     write_gray_png(
         &pred.join("a.png"),
-        WIDTH,
         HEIGHT,
+        WIDTH,
         png::BitDepth::Eight,
         &image(&prediction_a),
     );
     let line = [(3, 5, 255), (3, 6, 255), (3, 7, 255)];
     write_gray_png(
         &gt.join("b.png"),
-        WIDTH,
         HEIGHT,
+        WIDTH,
         png::BitDepth::Eight,
         &image(&line),
     );
     let shifted = [(3, 6, 1), (3, 7, 1), (3, 8, 1)];
     write_gray_png(
         &pred.join("b.png"),
-        WIDTH,
         HEIGHT,
+        WIDTH,
         png::BitDepth::One,
         &image(&shifted),
     );
@@ -265,8 +265,8 @@ fn sixteen_bit_probability_maps_scale_by_65535() {
     std::fs::create_dir_all(&gt).unwrap();
     write_gray_png(
         &gt.join("x.png"),
-        WIDTH,
         HEIGHT,
+        WIDTH,
         png::BitDepth::One,
         &image(&[(2, 2, 1), (2, 3, 1)]),
     );
@@ -274,8 +274,8 @@ fn sixteen_bit_probability_maps_scale_by_65535() {
     let scores = image(&[(2, 2, 40000), (2, 3, 40000), (5, 5, 30000)]);
     write_gray_png(
         &pred.join("x.png"),
-        WIDTH,
         HEIGHT,
+        WIDTH,
         png::BitDepth::Sixteen,
         &scores,
     );
@@ -311,8 +311,8 @@ fn prediction_without_ground_truth_is_an_error() {
     let dir = known_case();
     write_gray_png(
         &dir.path().join("pred/extra.png"),
-        WIDTH,
         HEIGHT,
+        WIDTH,
         png::BitDepth::Eight,
         &image(&[]),
     );
@@ -328,8 +328,8 @@ fn ground_truth_without_prediction_is_an_error() {
     let dir = known_case();
     write_gray_png(
         &dir.path().join("gt/lonely_pixels0.png"),
-        WIDTH,
         HEIGHT,
+        WIDTH,
         png::BitDepth::One,
         &image(&[]),
     );
@@ -345,8 +345,8 @@ fn size_mismatch_is_an_error_naming_both_files() {
     let dir = known_case();
     write_gray_png(
         &dir.path().join("pred/b.png"),
-        WIDTH - 1,
         HEIGHT,
+        WIDTH - 1,
         png::BitDepth::Eight,
         &[0; (WIDTH - 1) * HEIGHT],
     );

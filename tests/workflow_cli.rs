@@ -196,6 +196,36 @@ fn train_resume_eval_infer_and_checkpoint_errors() {
         24
     );
 
+    // Eval and infer take the device at run time; a build without CUDA says how to get it.
+    if !cfg!(feature = "cuda") {
+        let error = fail(&[
+            "eval",
+            "--checkpoint",
+            path(&run),
+            "--resize",
+            "32",
+            "--device",
+            "cuda",
+        ]);
+        assert!(error.contains("--features cuda"), "{error}");
+    }
+    let on_cpu = dir.path().join("infer-cpu");
+    succeed(&[
+        "infer",
+        "--checkpoint",
+        path(&run),
+        "--input",
+        path(&data.join("images")),
+        "--out",
+        path(&on_cpu),
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(
+        std::fs::read(on_cpu.join("detections.json")).unwrap(),
+        std::fs::read(infer_dir.join("detections.json")).unwrap()
+    );
+
     // A truncated checkpoint is a clear error naming the file.
     let truncated = dir.path().join("truncated.safetensors");
     let bytes = std::fs::read(run.join("best.safetensors")).unwrap();

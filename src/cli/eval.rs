@@ -1,10 +1,11 @@
 //! `rrcanet eval`: metrics of a checkpoint on a dataset split, with masks, overlays and the
 //! ROC written to an output folder.
 
-use super::workflow::{self, Resolution};
 use anyhow::Context;
 use clap::Args;
 use rrcanet::data::{Dataset, DatasetOptions};
+use rrcanet::inference::Resolution;
+use rrcanet::model::DeviceKind;
 use rrcanet::train::RunDirectory;
 use serde_json::json;
 use std::path::PathBuf;
@@ -41,6 +42,9 @@ pub struct EvalArgs {
     /// Print one JSON object (the keys of `rrcanet metrics --json`).
     #[arg(long)]
     json: bool,
+    /// cpu, or cuda (needs a build with --features cuda).
+    #[arg(long, default_value_t = DeviceKind::Cpu)]
+    device: DeviceKind,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -91,8 +95,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         };
         base.join(format!("eval-{}", args.part))
     });
-    let report = workflow::evaluate(
-        &args.checkpoint,
+    let loaded = rrcanet::model::load(&args.checkpoint, args.device)?;
+    let report = rrcanet::inference::evaluate(
+        loaded.detector.as_ref(),
+        &loaded.checkpoint,
         &dataset,
         &args.part,
         resolution,

@@ -1,8 +1,8 @@
 //! `rrcanet infer`: target masks and detections for image files of any size.
 
-use super::workflow;
 use anyhow::Context;
 use clap::Args;
+use rrcanet::model::DeviceKind;
 use std::path::PathBuf;
 
 /// Detect targets in an image or a folder of images.
@@ -20,6 +20,9 @@ pub struct InferArgs {
     /// A pixel is a target where its probability exceeds this.
     #[arg(long, default_value_t = 0.5)]
     threshold: f32,
+    /// cpu, or cuda (needs a build with --features cuda).
+    #[arg(long, default_value_t = DeviceKind::Cpu)]
+    device: DeviceKind,
 }
 
 /// The image files named by `input`.
@@ -54,7 +57,9 @@ fn input_files(input: &PathBuf) -> anyhow::Result<Vec<PathBuf>> {
 
 pub fn run(args: InferArgs) -> anyhow::Result<()> {
     let files = input_files(&args.input)?;
-    let detections = workflow::infer(&args.checkpoint, &files, &args.out, args.threshold)?;
+    let loaded = rrcanet::model::load(&args.checkpoint, args.device)?;
+    let detections =
+        rrcanet::inference::infer(loaded.detector.as_ref(), &files, &args.out, args.threshold)?;
     let targets: usize = detections.iter().map(|d| d.targets.len()).sum();
     println!(
         "{} images, {targets} targets; wrote {} and {}",

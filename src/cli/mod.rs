@@ -9,7 +9,6 @@ mod metrics;
 mod params;
 mod synth;
 mod train;
-mod workflow;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -2,14 +2,13 @@
 //! multiply-accumulates actually executed, per named model, computed from the model types.
 
 use clap::Args;
-use rrcanet::model::configs::{cost, ModelCost};
-use rrcanet::model::ModelName;
+use rrcanet::model::{DeviceKind, ModelCost, ModelName};
 
 /// Arguments of `rrcanet params`.
 #[derive(Args, Debug)]
 pub struct ParamsArgs {
     /// The model to count (see --all for every name).
-    #[arg(long, value_parser = parse_model, required_unless_present = "all", conflicts_with = "all")]
+    #[arg(long, required_unless_present = "all", conflicts_with = "all")]
     model: Option<ModelName>,
     /// Count every named model.
     #[arg(long)]
@@ -22,20 +21,19 @@ pub struct ParamsArgs {
     size: usize,
 }
 
-fn parse_model(name: &str) -> Result<ModelName, String> {
-    name.parse().map_err(|error| format!("{error}"))
-}
-
 /// Counts and prints.
 pub fn run(args: ParamsArgs) -> anyhow::Result<()> {
     let names: Vec<ModelName> = match args.model {
         Some(name) => vec![name],
         None => ModelName::ALL.to_vec(),
     };
-    let costs: Vec<ModelCost> = names
+    let costs = names
         .into_iter()
-        .map(|name| cost(name, args.size, args.size))
-        .collect();
+        .map(|name| {
+            let detector = rrcanet::model::build(name, DeviceKind::Cpu, 0)?;
+            Ok(detector.cost(args.size, args.size))
+        })
+        .collect::<anyhow::Result<Vec<ModelCost>>>()?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&costs)?);
     } else {

@@ -2,15 +2,14 @@
 //! with progress bars, per-epoch selection metrics, atomic checkpoints, Ctrl-C to stop safely
 //! and `--resume` to continue.
 
-use super::workflow;
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rrcanet::data::synthetic::{ensure_synthetic_dataset, SignalToClutter, SyntheticConfig};
-use rrcanet::model::ModelName;
 use rrcanet::train::history::EpochRecord;
 use rrcanet::train::{
-    DeviceKind, OptimizerKind, RunDirectory, SchedulerKind, Selection, TrainConfig, TrainObserver,
+    DeviceKind, LossKind, ModelName, OptimizerKind, RunDirectory, SchedulerKind, Selection,
+    TrainConfig, TrainObserver,
 };
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +21,7 @@ use std::time::Instant;
 struct QuickStart;
 
 impl QuickStart {
-    const MODEL: &'static str = "r10";
+    const MODEL: ModelName = ModelName::R10;
     const IMAGES: usize = 500;
     const IMAGE_SIZE: usize = 128;
     const EPOCHS: usize = 28;
@@ -39,7 +38,7 @@ impl QuickStart {
 }
 
 /// Defaults with a real dataset: the authors' recipe (their 1500 epochs aside).
-const PAPER_MODEL: &str = "r18";
+const PAPER_MODEL: ModelName = ModelName::R18;
 const PAPER_IMAGE_SIZE: usize = 256;
 const DEFAULT_EPOCHS: usize = 100;
 
@@ -72,8 +71,8 @@ pub struct TrainArgs {
     #[arg(long)]
     scheduler: Option<SchedulerKind>,
     /// soft-iou, dice, topk, poly, poly-topk, dice-topk or dptk (the paper's).
-    #[arg(long, default_value = "dptk")]
-    loss: String,
+    #[arg(long, default_value_t = LossKind::Dptk)]
+    loss: LossKind,
     /// Seeds initialisation, shuffling, augmentation and the validation carve (default: random,
     /// recorded in config.json).
     #[arg(long)]
@@ -124,13 +123,10 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
                 .with_context(|| format!("preparing the synthetic dataset in {}", dir.display()))?
         }
     };
-    let model = args.model.map(|m| m.to_string()).unwrap_or_else(|| {
-        if synthetic {
-            QuickStart::MODEL
-        } else {
-            PAPER_MODEL
-        }
-        .to_string()
+    let model = args.model.unwrap_or(if synthetic {
+        QuickStart::MODEL
+    } else {
+        PAPER_MODEL
     });
     Ok(TrainConfig {
         model,
@@ -149,12 +145,12 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         } else {
             SchedulerKind::Constant
         }),
-        loss: args.loss.clone(),
+        loss: args.loss,
         seed: args.seed.unwrap_or_else(|| {
             if synthetic {
                 QuickStart::SEED
             } else {
-                workflow::fresh_seed()
+                rrcanet::train::fresh_seed()
             }
         }),
         selection: if args.select_on_test {
@@ -284,7 +280,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             (RunDirectory::create(&root, &config)?, config)
         }
     };
-    let (dataset, warnings) = workflow::open_dataset(&config)?;
+    let (dataset, warnings) = rrcanet::train::open_dataset(&config)?;
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
@@ -323,7 +319,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             "val"
         },
     );
-    let outcome = workflow::train(&config, &dataset, &run, &stop, &mut bars)?;
+    let outcome = rrcanet::train::train(&config, &dataset, &run, &stop, &mut bars)?;
     bars.batches.finish_and_clear();
     bars.epochs.abandon();
     let root = run.root().display();

@@ -113,16 +113,16 @@ pub enum DatasetProblem {
     /// Mask and image sizes differ and `strict` is on.
     #[error(
         "{}: mask is {} x {} but its image {} is {} x {}",
-        .mask.display(), .mask_size.0, .mask_size.1, .image.display(), .image_size.0, .image_size.1
+        .mask.display(), .mask_size.1, .mask_size.0, .image.display(), .image_size.1, .image_size.0
     )]
     SizeMismatch {
         /// The mask file.
         mask: PathBuf,
         /// The image file.
         image: PathBuf,
-        /// Mask (width, height).
+        /// Mask (height, width).
         mask_size: (usize, usize),
-        /// Image (width, height).
+        /// Image (height, width).
         image_size: (usize, usize),
     },
 }
@@ -171,9 +171,9 @@ pub enum DatasetWarning {
     MaskResized {
         /// The mask file.
         mask: PathBuf,
-        /// Its (width, height) on disk.
+        /// Its (height, width) on disk.
         from: (usize, usize),
-        /// The image's (width, height) it was resized to.
+        /// The image's (height, width) it was resized to.
         to: (usize, usize),
     },
     /// Ids in both the train and the test split.
@@ -192,10 +192,10 @@ impl fmt::Display for DatasetWarning {
                 f,
                 "{}: mask is {} x {} but its image is {} x {}; resized the mask (nearest)",
                 mask.display(),
-                from.0,
                 from.1,
-                to.0,
-                to.1
+                from.0,
+                to.1,
+                to.0
             ),
             DatasetWarning::TrainTestOverlap { scheme, shared } => write!(
                 f,
@@ -231,15 +231,15 @@ impl Sample {
     /// A test sample whose gray image equals its 0/1 mask `pixels`.
     pub(crate) fn image_equal_to_mask(
         id: &str,
-        width: usize,
         height: usize,
+        width: usize,
         pixels: Vec<u8>,
     ) -> Self {
         Sample {
             id: id.into(),
             image: InfraredImage::gray(
-                width,
                 height,
+                width,
                 pixels.iter().map(|&p| f32::from(p)).collect(),
             ),
             mask: TargetMask {
@@ -292,7 +292,7 @@ impl TargetStatistics {
         let mut labeller = RegionLabeller::new();
         for mask in masks {
             let targets: Vec<bool> = mask.pixels.iter().map(|&p| p != 0).collect();
-            let regions = labeller.label(&targets, mask.width, mask.height, Connectivity::Eight);
+            let regions = labeller.label(&targets, mask.height, mask.width, Connectivity::Eight);
             images += 1;
             images_without_targets += usize::from(regions.is_empty());
             areas.extend(regions.iter().map(|region| region.area as usize));
@@ -453,8 +453,8 @@ fn load_sample(
             return Err(errors.into_iter().flatten().map(unreadable).collect());
         }
     };
-    let image_size = (image.width, image.height);
-    let mask_size = (mask.width, mask.height);
+    let image_size = (image.height, image.width);
+    let mask_size = (mask.height, mask.width);
     if image_size == mask_size {
         let sample = Sample {
             id: files.id.clone(),
@@ -473,10 +473,10 @@ fn load_sample(
     }
     let pixels = resize_nearest(
         &mask.pixels,
-        mask.width,
         mask.height,
-        image.width,
+        mask.width,
         image.height,
+        image.width,
     );
     let warning = DatasetWarning::MaskResized {
         mask: files.mask.clone(),

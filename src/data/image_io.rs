@@ -37,7 +37,7 @@ pub struct InfraredImage {
 
 impl InfraredImage {
     /// A one-plane (grayscale) image; `values` are row-major and must hold `width * height`.
-    pub fn gray(width: usize, height: usize, values: Vec<f32>) -> Self {
+    pub fn gray(height: usize, width: usize, values: Vec<f32>) -> Self {
         assert_eq!(values.len(), width * height, "plane size");
         Self {
             width,

@@ -261,7 +261,7 @@ mod tests {
             let pixels: Vec<u8> = (0..width * height)
                 .map(|p| u8::from(p % 7 == i % 7))
                 .collect();
-            Sample::image_equal_to_mask(&format!("s{i}"), width, height, pixels)
+            Sample::image_equal_to_mask(&format!("s{i}"), height, width, pixels)
         };
         Arc::new((0..count).map(sample).collect())
     }

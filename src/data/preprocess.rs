@@ -86,7 +86,7 @@ pub struct PreparedSample {
 fn augment(
     mut planes: Vec<Vec<f32>>,
     mut mask: Vec<u8>,
-    (width, height): (usize, usize),
+    (height, width): (usize, usize),
     base_size: usize,
     rng: &mut impl Rng,
 ) -> PreparedSample {
@@ -98,23 +98,23 @@ fn augment(
     let scaled = |short: usize, long: usize| {
         ((short as f64 * long_size as f64 / long as f64 + 0.5) as usize).max(1)
     };
-    let (out_width, out_height) = if height > width {
-        (scaled(width, height), long_size)
+    let (out_height, out_width) = if height > width {
+        (long_size, scaled(width, height))
     } else {
-        (long_size, scaled(height, width))
+        (scaled(height, width), long_size)
     };
     let left = rng.gen_range(0..=out_width.max(base_size) - base_size);
     let top = rng.gen_range(0..=out_height.max(base_size) - base_size);
     let crop = |plane: &[f32]| {
-        let resized = resize_bilinear(plane, width, height, out_width, out_height);
+        let resized = resize_bilinear(plane, height, width, out_height, out_width);
         window(
-            &resized, out_width, out_height, left, top, base_size, base_size,
+            &resized, out_height, out_width, top, left, base_size, base_size,
         )
     };
     let mut planes: Vec<Vec<f32>> = planes.iter().map(|p| crop(p)).collect();
-    mask = resize_nearest(&mask, width, height, out_width, out_height);
+    mask = resize_nearest(&mask, height, width, out_height, out_width);
     mask = window(
-        &mask, out_width, out_height, left, top, base_size, base_size,
+        &mask, out_height, out_width, top, left, base_size, base_size,
     );
     if rng.gen::<f64>() < 0.5 {
         let sigma = rng.gen::<f64>();
@@ -137,20 +137,20 @@ pub fn prepare(
     channels: InputChannels,
     rng: &mut impl Rng,
 ) -> PreparedSample {
-    let (width, height) = (sample.image.width, sample.image.height);
+    let (height, width) = (sample.image.height, sample.image.width);
     let planes = match channels {
         InputChannels::ImageNetRgb => sample.image.planes.clone(),
         InputChannels::RawGray => vec![sample.image.luminance()],
     };
     let mask = sample.mask.pixels.clone();
     match transform {
-        Transform::Augment { base_size } => augment(planes, mask, (width, height), base_size, rng),
+        Transform::Augment { base_size } => augment(planes, mask, (height, width), base_size, rng),
         Transform::Resize { size } => PreparedSample {
             planes: planes
                 .iter()
-                .map(|p| resize_bilinear(p, width, height, size, size))
+                .map(|p| resize_bilinear(p, height, width, size, size))
                 .collect(),
-            mask: resize_nearest(&mask, width, height, size, size),
+            mask: resize_nearest(&mask, height, width, size, size),
             width: size,
             height: size,
         },
@@ -209,19 +209,19 @@ mod tests {
     use rand::SeedableRng;
 
     /// A sample whose image equals its mask: a random pattern of bright 10 x 10 cells.
-    fn squares(width: usize, height: usize) -> Sample {
+    fn squares(height: usize, width: usize) -> Sample {
         let pixels: Vec<u8> = (0..width * height)
             .map(|i| {
                 let cell = ((i % width) / 10 * 7919 + (i / width) / 10 * 104_729) as u64;
                 u8::from((cell.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 61) % 2 == 1)
             })
             .collect();
-        Sample::image_equal_to_mask("squares", width, height, pixels)
+        Sample::image_equal_to_mask("squares", height, width, pixels)
     }
 
     #[test]
     fn augmentation_is_deterministic_and_keeps_mask_aligned() {
-        let sample = squares(120, 80);
+        let sample = squares(80, 120);
         for seed in 0..40 {
             let mut rng = StdRng::seed_from_u64(seed);
             let a = prepare(
@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn resize_and_normalise_like_the_reference() {
-        let sample = squares(30, 20);
+        let sample = squares(20, 30);
         let mut rng = StdRng::seed_from_u64(0);
         let prepared = prepare(
             &sample,

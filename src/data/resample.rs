@@ -37,10 +37,10 @@ fn bilinear_weights(in_size: usize, out_size: usize) -> Vec<(usize, Vec<f32>)> {
 /// bilinear filter (horizontal pass, then vertical).
 pub fn resize_bilinear(
     plane: &[f32],
-    width: usize,
     height: usize,
-    out_width: usize,
+    width: usize,
     out_height: usize,
+    out_width: usize,
 ) -> Vec<f32> {
     assert_eq!(plane.len(), width * height, "plane size");
     let columns = bilinear_weights(width, out_width);
@@ -73,10 +73,10 @@ pub fn resize_bilinear(
 /// Resizes a row-major plane like PIL's nearest-neighbour filter.
 pub fn resize_nearest<T: Copy>(
     plane: &[T],
-    width: usize,
     height: usize,
-    out_width: usize,
+    width: usize,
     out_height: usize,
+    out_width: usize,
 ) -> Vec<T> {
     assert_eq!(plane.len(), width * height, "plane size");
     let source = |out: usize, in_size: usize, out_size: usize| {
@@ -102,12 +102,12 @@ pub fn flip_horizontal<T>(plane: &mut [T], width: usize) {
 /// (`left`, `top`); pixels beyond the plane are `T::default()` (zero).
 pub fn window<T: Copy + Default>(
     plane: &[T],
-    width: usize,
     height: usize,
-    left: usize,
+    width: usize,
     top: usize,
-    out_width: usize,
+    left: usize,
     out_height: usize,
+    out_width: usize,
 ) -> Vec<T> {
     assert_eq!(plane.len(), width * height, "plane size");
     let mut out = vec![T::default(); out_width * out_height];
@@ -156,7 +156,7 @@ fn extended_box_blur_line(line: &[f32], out: &mut [f32], radius: f64) {
 const GAUSSIAN_BOX_PASSES: usize = 3;
 
 /// Blurs a row-major plane in place like PIL's `ImageFilter.GaussianBlur(sigma)`.
-pub fn gaussian_blur(plane: &mut [f32], width: usize, height: usize, sigma: f64) {
+pub fn gaussian_blur(plane: &mut [f32], height: usize, width: usize, sigma: f64) {
     assert_eq!(plane.len(), width * height, "plane size");
     if sigma <= 0.0 {
         return;
@@ -195,34 +195,34 @@ mod tests {
     #[test]
     fn bilinear_matches_pil_weights() {
         // Upscaling 2 -> 4 is half-pixel bilinear with clamped edges.
-        let up = resize_bilinear(&[0.0, 1.0], 2, 1, 4, 1);
+        let up = resize_bilinear(&[0.0, 1.0], 1, 2, 1, 4);
         assert!(close(&up, &[0.0, 0.25, 0.75, 1.0]), "{up:?}");
         // Downscaling 4 -> 2 widens the triangle to support 2 (PIL's antialiasing):
         // weights 0.75, 0.75, 0.25 normalised, i.e. (3a + 3b + c) / 7.
-        let down = resize_bilinear(&[7.0, 0.0, 0.0, 0.0], 4, 1, 2, 1);
+        let down = resize_bilinear(&[7.0, 0.0, 0.0, 0.0], 1, 4, 1, 2);
         assert!(close(&down, &[3.0, 0.0]), "{down:?}");
         let same: Vec<f32> = (0..12).map(|v| v as f32).collect();
-        assert!(close(&resize_bilinear(&same, 4, 3, 4, 3), &same));
+        assert!(close(&resize_bilinear(&same, 3, 4, 3, 4), &same));
     }
 
     #[test]
     fn nearest_picks_pixel_centres() {
         assert_eq!(
-            resize_nearest(&[1, 2, 3], 3, 1, 6, 1),
+            resize_nearest(&[1, 2, 3], 1, 3, 1, 6),
             vec![1, 1, 2, 2, 3, 3]
         );
         assert_eq!(
-            resize_nearest(&[1, 2, 3, 4, 5, 6], 6, 1, 3, 1),
+            resize_nearest(&[1, 2, 3, 4, 5, 6], 1, 6, 1, 3),
             vec![2, 4, 6]
         );
-        assert_eq!(resize_nearest(&[1, 2, 3, 4], 1, 4, 1, 2), vec![2, 4]);
+        assert_eq!(resize_nearest(&[1, 2, 3, 4], 4, 1, 2, 1), vec![2, 4]);
     }
 
     #[test]
     fn window_crops_and_zero_pads() {
         let plane = [1, 2, 3, 4, 5, 6];
-        assert_eq!(window(&plane, 3, 2, 1, 0, 2, 2), vec![2, 3, 5, 6]);
-        assert_eq!(window(&plane, 3, 2, 2, 1, 2, 2), vec![6, 0, 0, 0]);
+        assert_eq!(window(&plane, 2, 3, 0, 1, 2, 2), vec![2, 3, 5, 6]);
+        assert_eq!(window(&plane, 2, 3, 1, 2, 2, 2), vec![6, 0, 0, 0]);
         let mut flipped = plane;
         flip_horizontal(&mut flipped, 3);
         assert_eq!(flipped, [3, 2, 1, 6, 5, 4]);
@@ -235,7 +235,7 @@ mod tests {
             let (width, centre) = (41, 20);
             let mut plane = vec![0.0f32; width];
             plane[centre] = 1.0;
-            gaussian_blur(&mut plane, width, 1, sigma);
+            gaussian_blur(&mut plane, 1, width, sigma);
             let mass: f32 = plane.iter().sum();
             let variance: f64 = plane
                 .iter()
@@ -249,7 +249,7 @@ mod tests {
             );
         }
         let mut flat = vec![0.5f32; 12];
-        gaussian_blur(&mut flat, 4, 3, 0.8);
+        gaussian_blur(&mut flat, 3, 4, 0.8);
         assert!(flat.iter().all(|v| (v - 0.5).abs() < 1e-6));
     }
 }

@@ -21,13 +21,13 @@ pub struct DetectedTarget {
 /// where its probability exceeds it), in raster order of their first pixel.
 pub fn detect_targets(
     probabilities: &[f32],
-    width: usize,
     height: usize,
+    width: usize,
     threshold: f32,
 ) -> Vec<DetectedTarget> {
     let mask: Vec<bool> = probabilities.iter().map(|&p| p > threshold).collect();
     let mut labeller = RegionLabeller::new();
-    let regions = labeller.label(&mask, width, height, Connectivity::Eight);
+    let regions = labeller.label(&mask, height, width, Connectivity::Eight);
     let mut targets: Vec<DetectedTarget> = regions
         .iter()
         .map(|region| DetectedTarget {
@@ -64,7 +64,7 @@ mod tests {
         for (row, column, value) in [(1, 1, 0.7), (1, 2, 0.9), (2, 2, 0.6), (4, 6, 0.8)] {
             p[row * width + column] = value;
         }
-        let targets = detect_targets(&p, width, height, 0.5);
+        let targets = detect_targets(&p, height, width, 0.5);
         assert_eq!(targets.len(), 2);
         assert_eq!(targets[0].area, 3);
         assert_eq!(targets[0].bounding_box, [1, 1, 2, 2]);

@@ -3,13 +3,16 @@
 //! them (masks, overlays, ROC, detections).
 
 pub mod detections;
+mod evaluation;
+mod image_files;
 pub mod outputs;
 
-use crate::data::{Batch, BatchLoader};
-use crate::model::Segmenter;
-use crate::nn::Backend;
-use crate::ops::{Image, OpError};
-use dfdx::prelude::Const;
+pub use evaluation::{evaluate, EvaluationReport, Resolution};
+pub use image_files::{infer, ImageDetections};
+
+use crate::data::{Batch, BatchLoader, ImageReadError};
+use crate::model::{Detector, DetectorError, Images, INPUT_CHANNELS};
+use std::path::PathBuf;
 
 /// One image's prediction, cropped to its valid (unpadded) region.
 #[derive(Clone, Debug)]
@@ -36,21 +39,17 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// The batch's input as a tensor on `device`.
-pub fn batch_input<const IN: usize, D: Backend<f32>>(
-    device: &D,
-    batch: &Batch,
-) -> Result<Image<IN, f32, D>, OpError> {
-    assert_eq!(
-        batch.channels, IN,
-        "the loader's channel count must match the model's input"
-    );
-    device
-        .try_tensor_from_vec(
-            batch.images.clone(),
-            (batch.len(), Const::<IN>, batch.height, batch.width),
-        )
-        .map_err(OpError::device)
+/// A batch's input images as a detector takes them.
+pub fn images_of(batch: &Batch) -> Result<Images<'_>, PredictError> {
+    if batch.channels != INPUT_CHANNELS {
+        return Err(PredictError::Channels(batch.channels));
+    }
+    Ok(Images {
+        values: &batch.images,
+        count: batch.len(),
+        height: batch.height,
+        width: batch.width,
+    })
 }
 
 /// Splits a batch's output logits into per-image predictions cropped to each valid region.
@@ -78,25 +77,16 @@ pub fn split_predictions(batch: &Batch, logits: &[f32]) -> Vec<Prediction> {
         .collect()
 }
 
-/// Runs `model` in eval mode over every batch of `loader` and hands each image's prediction
-/// to `visit`, in loader order.
-pub fn predict<const IN: usize, M, D>(
-    model: &mut M,
-    device: &D,
+/// Runs `detector` in eval mode over every batch of `loader` and hands each image's
+/// prediction to `visit`, in loader order.
+pub fn predict(
+    detector: &dyn Detector,
     loader: &BatchLoader,
-    mut visit: impl FnMut(Prediction) -> Result<(), crate::inference::PredictError>,
-) -> Result<(), PredictError>
-where
-    M: Segmenter<IN, f32, D>,
-    D: Backend<f32>,
-{
+    mut visit: impl FnMut(Prediction) -> Result<(), PredictError>,
+) -> Result<(), PredictError> {
     for batch in loader.epoch(0) {
-        let input = batch_input::<IN, D>(device, &batch)?;
-        let mut outputs = model.forward_eval(input)?;
-        let prediction = outputs
-            .pop()
-            .expect("a model returns at least one logit map");
-        for image in split_predictions(&batch, &prediction.as_vec()) {
+        let logits = detector.predict(images_of(&batch)?)?;
+        for image in split_predictions(&batch, &logits) {
             visit(image)?;
         }
     }
@@ -106,8 +96,31 @@ where
 /// Why predictions could not be made or used.
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {
+    #[error("the loader made {0}-channel images; detectors take {INPUT_CHANNELS}")]
+    Channels(usize),
+    #[error("threshold {0} is not a probability in [0, 1)")]
+    Threshold(f32),
+    #[error("{}: split scheme `{scheme}` has no `{part}` split", dataset.display())]
+    MissingPart {
+        dataset: PathBuf,
+        scheme: String,
+        part: String,
+    },
+    #[error("--resize {size} is not a positive multiple of {multiple}, which model {model} needs")]
+    ResizeSize {
+        size: usize,
+        multiple: usize,
+        model: crate::model::ModelName,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
-    Op(#[from] OpError),
+    Detector(#[from] DetectorError),
+    #[error(transparent)]
+    Read(#[from] ImageReadError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
     #[error(transparent)]

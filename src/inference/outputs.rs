@@ -42,8 +42,8 @@ where
 /// Writes a binary mask (target 255, background 0) as an 8-bit PNG.
 pub fn write_mask(
     path: &Path,
-    width: usize,
     height: usize,
+    width: usize,
     mask: &[bool],
 ) -> Result<(), OutputError> {
     let pixels = mask.iter().map(|&m| if m { 255u8 } else { 0 }).collect();
@@ -54,7 +54,7 @@ pub fn write_mask(
 
 /// Whether pixel `i` of `mask` is a target pixel on the region's outline (a 4-neighbour is
 /// background or outside the image).
-fn on_outline(mask: &[bool], width: usize, height: usize, i: usize) -> bool {
+fn on_outline(mask: &[bool], height: usize, width: usize, i: usize) -> bool {
     let (row, column) = (i / width, i % width);
     mask[i]
         && (row == 0
@@ -76,8 +76,8 @@ pub const GROUND_TRUTH_COLOUR: [u8; 3] = [40, 255, 40];
 /// of ground-truth regions in green (yellow where they coincide).
 pub fn write_overlay(
     path: &Path,
-    width: usize,
     height: usize,
+    width: usize,
     gray: &[f32],
     predicted: &[bool],
     target: &[bool],
@@ -86,8 +86,8 @@ pub fn write_overlay(
         let i = y as usize * width + x as usize;
         let level = (gray[i].clamp(0.0, 1.0) * 255.0).round() as u8;
         let (p, t) = (
-            on_outline(predicted, width, height, i),
-            on_outline(target, width, height, i),
+            on_outline(predicted, height, width, i),
+            on_outline(target, height, width, i),
         );
         Rgb(match (p, t) {
             (true, true) => [255, 255, 40],

@@ -159,8 +159,8 @@ impl Scratch {
         &mut self,
         scores: &[f32],
         target: &[bool],
-        width: usize,
         height: usize,
+        width: usize,
         cut: Cut,
         compatibility: Compatibility,
     ) -> Counts {
@@ -188,8 +188,8 @@ impl Scratch {
         };
         self.labeller.label_into(
             &self.prediction,
-            width,
             height,
+            width,
             Connectivity::Eight,
             &mut self.predicted_regions,
         );
@@ -248,8 +248,8 @@ impl MetricsAccumulator {
         &mut self,
         scores: &[f32],
         target: &[bool],
-        width: usize,
         height: usize,
+        width: usize,
     ) -> Result<(), MetricsError> {
         for (what, length) in [("scores", scores.len()), ("target mask", target.len())] {
             if length != width * height {
@@ -273,17 +273,17 @@ impl MetricsAccumulator {
         let scratch = &mut self.scratch;
         scratch.labeller.label_into(
             target,
-            width,
             height,
+            width,
             Connectivity::Eight,
             &mut scratch.target_regions,
         );
-        let counts = scratch.evaluate(scores, target, width, height, self.cut, compatibility);
+        let counts = scratch.evaluate(scores, target, height, width, self.cut, compatibility);
         self.totals += counts;
         self.image_iou_sum += counts.iou(compatibility);
         self.images += 1;
         for (&(_, cut), totals) in self.roc_cuts.iter().zip(&mut self.roc_totals) {
-            *totals += scratch.evaluate(scores, target, width, height, cut, compatibility);
+            *totals += scratch.evaluate(scores, target, height, width, cut, compatibility);
         }
         Ok(())
     }
@@ -294,8 +294,8 @@ impl MetricsAccumulator {
         &mut self,
         scores: &[f32],
         target: &[bool],
-        width: usize,
         height: usize,
+        width: usize,
     ) -> Result<(), MetricsError> {
         let pixels = width * height;
         if pixels == 0 || !scores.len().is_multiple_of(pixels) || target.len() != scores.len() {
@@ -307,7 +307,7 @@ impl MetricsAccumulator {
             });
         }
         for (scores, target) in scores.chunks_exact(pixels).zip(target.chunks_exact(pixels)) {
-            self.update(scores, target, width, height)?;
+            self.update(scores, target, height, width)?;
         }
         Ok(())
     }
@@ -381,7 +381,7 @@ mod tests {
     fn one_image_by_hand() {
         let (scores, target) = example();
         let mut metrics = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
-        metrics.update(&scores, &target, 6, 4).unwrap();
+        metrics.update(&scores, &target, 4, 6).unwrap();
         let summary = metrics.summary();
         assert_eq!(summary.targets, 1);
         assert_eq!(summary.matched, 1);
@@ -405,13 +405,13 @@ mod tests {
             ..MetricsConfig::default()
         };
         let mut from_logits = MetricsAccumulator::new(config).unwrap();
-        from_logits.update(&logits, &target, 6, 4).unwrap();
+        from_logits.update(&logits, &target, 4, 6).unwrap();
         let mut from_probabilities = MetricsAccumulator::new(MetricsConfig {
             scores: ScoreKind::Probability,
             ..config
         })
         .unwrap();
-        from_probabilities.update(&scores, &target, 6, 4).unwrap();
+        from_probabilities.update(&scores, &target, 4, 6).unwrap();
         assert_eq!(from_logits.summary(), from_probabilities.summary());
         assert_eq!(from_logits.roc(), from_probabilities.roc());
     }
@@ -420,7 +420,7 @@ mod tests {
     fn niou_averages_images_and_iou_pools_them() {
         let mut metrics = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
         // Image 1: IoU 1/2 (1 of 2 target pixels); image 2: IoU 1 (4 of 4).
-        metrics.update(&[1.0, 0.0], &[true, true], 2, 1).unwrap();
+        metrics.update(&[1.0, 0.0], &[true, true], 1, 2).unwrap();
         metrics.update(&[1.0; 4], &[true; 4], 2, 2).unwrap();
         let summary = metrics.summary();
         assert_eq!(summary.niou, 0.75);
@@ -433,21 +433,21 @@ mod tests {
         let flipped: Vec<f32> = scores.iter().rev().copied().collect();
         let flipped_target: Vec<bool> = target.iter().rev().copied().collect();
         let mut one_by_one = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
-        one_by_one.update(&scores, &target, 6, 4).unwrap();
-        one_by_one.update(&flipped, &flipped_target, 6, 4).unwrap();
+        one_by_one.update(&scores, &target, 4, 6).unwrap();
+        one_by_one.update(&flipped, &flipped_target, 4, 6).unwrap();
         let mut batched = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
         batched
             .update_batch(
                 &[scores, flipped].concat(),
                 &[target, flipped_target].concat(),
-                6,
                 4,
+                6,
             )
             .unwrap();
         assert_eq!(batched.summary(), one_by_one.summary());
         assert_eq!(batched.summary().images, 2);
         assert!(matches!(
-            batched.update_batch(&[0.0; 30], &[false; 30], 6, 4),
+            batched.update_batch(&[0.0; 30], &[false; 30], 4, 6),
             Err(MetricsError::BatchLengthMismatch { .. })
         ));
     }
@@ -478,7 +478,7 @@ mod tests {
             ..MetricsConfig::default()
         })
         .unwrap();
-        metrics.update(&scores, &target, 6, 4).unwrap();
+        metrics.update(&scores, &target, 4, 6).unwrap();
         let roc = metrics.roc().unwrap();
         let thresholds: Vec<f32> = roc.points.iter().map(|p| p.threshold).collect();
         assert_eq!(thresholds, vec![0.0, 0.5, 1.0]);
@@ -495,7 +495,7 @@ mod tests {
     fn reset_forgets_images() {
         let (scores, target) = example();
         let mut metrics = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
-        metrics.update(&scores, &target, 6, 4).unwrap();
+        metrics.update(&scores, &target, 4, 6).unwrap();
         metrics.reset();
         let fresh = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
         assert_eq!(metrics.summary(), fresh.summary());
@@ -521,7 +521,7 @@ mod tests {
         );
         let mut metrics = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
         assert!(matches!(
-            metrics.update(&[0.0; 5], &[false; 6], 3, 2),
+            metrics.update(&[0.0; 5], &[false; 6], 2, 3),
             Err(MetricsError::LengthMismatch { what: "scores", .. })
         ));
         assert_eq!(

@@ -346,8 +346,8 @@ pub fn evaluate_mask_directories(
         metrics.update(
             &prediction.probabilities(),
             &ground_truth.targets(),
-            prediction.width,
             prediction.height,
+            prediction.width,
         )?;
     }
     Ok(metrics)

@@ -56,8 +56,8 @@ impl RegionLabeller {
     pub fn label_into(
         &mut self,
         mask: &[bool],
-        width: usize,
         height: usize,
+        width: usize,
         connectivity: Connectivity,
         regions: &mut Vec<Region>,
     ) {
@@ -77,12 +77,12 @@ impl RegionLabeller {
     pub fn label(
         &mut self,
         mask: &[bool],
-        width: usize,
         height: usize,
+        width: usize,
         connectivity: Connectivity,
     ) -> Vec<Region> {
         let mut regions = Vec::new();
-        self.label_into(mask, width, height, connectivity, &mut regions);
+        self.label_into(mask, height, width, connectivity, &mut regions);
         regions
     }
 
@@ -252,13 +252,13 @@ mod tests {
         let mut labeller = RegionLabeller::new();
         assert_eq!(
             labeller
-                .label(&pixels, width, height, Connectivity::Eight)
+                .label(&pixels, height, width, Connectivity::Eight)
                 .len(),
             1
         );
         assert_eq!(
             labeller
-                .label(&pixels, width, height, Connectivity::Four)
+                .label(&pixels, height, width, Connectivity::Four)
                 .len(),
             3
         );
@@ -269,7 +269,7 @@ mod tests {
         // The U-shaped region starts at (0, 3) and only joins at row 2; the lone pixel at
         // (1, 0) starts later in raster order than (0, 3) but earlier than the right arm.
         let (pixels, width, height) = mask(&["...#.#", "#..#.#", "...###"]);
-        let regions = RegionLabeller::new().label(&pixels, width, height, Connectivity::Eight);
+        let regions = RegionLabeller::new().label(&pixels, height, width, Connectivity::Eight);
         assert_eq!(regions.len(), 2);
         assert_eq!(regions[0].area, 7);
         assert_eq!(regions[1].area, 1);
@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn centroid_is_mean_row_and_column() {
         let (pixels, width, height) = mask(&["....", ".##.", ".#..", "...."]);
-        let regions = RegionLabeller::new().label(&pixels, width, height, Connectivity::Eight);
+        let regions = RegionLabeller::new().label(&pixels, height, width, Connectivity::Eight);
         assert_eq!(regions.len(), 1);
         assert_eq!(regions[0].area, 3);
         assert_eq!(regions[0].centroid, [4.0 / 3.0, 4.0 / 3.0]);
@@ -289,7 +289,7 @@ mod tests {
     fn runs_touching_two_regions_merge_them() {
         // Two columns that only meet on the last row, plus a run spanning the full width.
         let (pixels, width, height) = mask(&["#...#", "#...#", "#####", ".....", "#####"]);
-        let regions = RegionLabeller::new().label(&pixels, width, height, Connectivity::Four);
+        let regions = RegionLabeller::new().label(&pixels, height, width, Connectivity::Four);
         assert_eq!(
             regions.iter().map(|r| r.area).collect::<Vec<_>>(),
             vec![9, 5]
@@ -300,12 +300,12 @@ mod tests {
     fn empty_and_full_masks() {
         let mut labeller = RegionLabeller::new();
         assert!(labeller
-            .label(&[false; 12], 4, 3, Connectivity::Eight)
+            .label(&[false; 12], 3, 4, Connectivity::Eight)
             .is_empty());
-        let full = labeller.label(&[true; 12], 4, 3, Connectivity::Eight);
+        let full = labeller.label(&[true; 12], 3, 4, Connectivity::Eight);
         assert_eq!(full.len(), 1);
         assert_eq!(full[0].area, 12);
         assert_eq!(full[0].centroid, [1.0, 1.5]);
-        assert!(labeller.label(&[], 0, 5, Connectivity::Eight).is_empty());
+        assert!(labeller.label(&[], 5, 0, Connectivity::Eight).is_empty());
     }
 }

@@ -9,10 +9,15 @@
 mod checkpoint;
 #[macro_use]
 pub mod configs;
+mod detector;
 mod unet;
 
 pub use checkpoint::{load_checkpoint, read_record, save_checkpoint, CheckpointError, ModelRecord};
 pub use configs::ModelName;
+pub use detector::{
+    build, checkpoint_file, load, Detector, DetectorError, DeviceKind, Images, Loaded, ModelCost,
+    INPUT_CHANNELS,
+};
 pub use unet::{
     Below, DecoderLevel, Deepest, EncoderLevel, EncoderStructure, NestComplexity, PassModule,
     Pyramid, StackedFusion,

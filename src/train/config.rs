@@ -1,17 +1,11 @@
 //! Everything that defines a training run, saved as `config.json` in its run directory so the
 //! run can be rebuilt, resumed and reproduced.
 
+pub use crate::loss::LossKind;
+pub use crate::model::{DeviceKind, ModelName};
+pub use crate::optim::OptimizerKind;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-crate::named_enum! {
-    /// The optimiser. AdaGrad is the paper's.
-    pub enum OptimizerKind: "optimizer" {
-        Adagrad => "adagrad",
-        Adam => "adam",
-        Sgd => "sgd",
-    }
-}
 
 crate::named_enum! {
     /// The learning-rate schedule over epochs. The released code trains at a constant rate;
@@ -44,19 +38,11 @@ impl Selection {
     }
 }
 
-crate::named_enum! {
-    /// The device the run trains on.
-    pub enum DeviceKind: "device" {
-        Cpu => "cpu",
-        Cuda => "cuda",
-    }
-}
-
 /// A training run's full definition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Registry name of the model, e.g. `r18`.
-    pub model: String,
+    /// The configuration, e.g. `r18`.
+    pub model: ModelName,
     /// Dataset folder (any supported layout).
     pub dataset: PathBuf,
     /// Split scheme (e.g. `50_50`); `None` lets the loader pick the dataset's only one.
@@ -68,8 +54,8 @@ pub struct TrainConfig {
     pub lr: f64,
     pub optimizer: OptimizerKind,
     pub scheduler: SchedulerKind,
-    /// Loss name (see [`crate::loss::LossKind`]).
-    pub loss: String,
+    /// The member of the loss family (the paper's: `dptk`).
+    pub loss: LossKind,
     /// Seeds the model initialisation, the shuffle, the augmentation and the validation carve.
     pub seed: u64,
     pub selection: Selection,
@@ -97,7 +83,7 @@ mod tests {
     #[test]
     fn config_round_trips_through_json() {
         let config = TrainConfig {
-            model: "r18".into(),
+            model: ModelName::R18,
             dataset: "data/sirst".into(),
             split: Some("50_50".into()),
             epochs: 3,
@@ -105,7 +91,7 @@ mod tests {
             lr: 0.05,
             optimizer: OptimizerKind::Adagrad,
             scheduler: SchedulerKind::Cosine,
-            loss: "dptk".into(),
+            loss: LossKind::Dptk,
             seed: 7,
             selection: Selection::Validation { fraction: 0.1 },
             image_size: 256,

@@ -1,14 +1,17 @@
-//! Training with the paper's recipe: the AdaGrad optimiser (not in dfdx), the learning-rate
-//! schedules (constant, as the released code trains, and cosine annealing, as the paper
-//! states), the loop, and the run directory it records into.
+//! Training with the paper's recipe over any [`crate::model::Detector`]: the loop, the
+//! learning-rate schedules (constant, as the released code trains, and cosine annealing, as
+//! the paper states), the run's definition and the run directory it records into.
 
 pub mod config;
+mod error;
 pub mod history;
-pub mod optim;
 pub mod run_directory;
 pub mod schedule;
 pub mod trainer;
 
-pub use config::{DeviceKind, OptimizerKind, SchedulerKind, Selection, TrainConfig};
+pub use config::{
+    DeviceKind, LossKind, ModelName, OptimizerKind, SchedulerKind, Selection, TrainConfig,
+};
+pub use error::TrainError;
 pub use run_directory::{RunDirectory, RunState};
-pub use trainer::{evaluate, train, TrainError, TrainObserver, TrainOutcome};
+pub use trainer::{fresh_seed, open_dataset, train, TrainObserver, TrainOutcome};

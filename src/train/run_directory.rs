@@ -1,18 +1,13 @@
 //! A training run's directory: `config.json` (the run's definition), `metrics.csv` (one row
 //! per epoch), `last.safetensors` and `best.safetensors` (model checkpoints),
-//! `optimizer.safetensors` (AdaGrad's accumulators, so a resumed run continues exactly) and
+//! `optimizer.safetensors` (the optimizer's state, so a resumed run continues exactly) and
 //! `state.json` (epochs completed, best epoch). Every file is written atomically.
 
 use super::config::TrainConfig;
 use super::history::{self, EpochRecord, HistoryError};
-use super::optim::Adagrad;
-use super::trainer::TrainError;
+use super::TrainError;
 use crate::atomic_file;
-use crate::nn::Backend;
-use dfdx::prelude::{HasShape, Tensor};
-use safetensors::tensor::{Dtype as SafeDtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Progress of a run, for resuming.
@@ -30,13 +25,16 @@ pub struct RunDirectory {
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     move |source| TrainError::Io {
-        path: path.display().to_string(),
+        path: path.to_path_buf(),
         source,
     }
 }
 
 fn corrupt(path: &Path, problem: impl std::fmt::Display) -> TrainError {
-    TrainError::Setup(format!("{}: {problem}", path.display()))
+    TrainError::CorruptFile {
+        path: path.to_path_buf(),
+        problem: problem.to_string(),
+    }
 }
 
 impl RunDirectory {
@@ -47,11 +45,9 @@ impl RunDirectory {
             root: root.to_path_buf(),
         };
         if run.config_path().exists() {
-            return Err(TrainError::Setup(format!(
-                "{} already holds a run; resume it with --resume {} or choose another --out",
-                root.display(),
-                root.display()
-            )));
+            return Err(TrainError::RunExists {
+                root: root.to_path_buf(),
+            });
         }
         std::fs::create_dir_all(root).map_err(io_error(root))?;
         run.write_config(config)?;
@@ -88,7 +84,8 @@ impl RunDirectory {
     fn state_path(&self) -> PathBuf {
         self.root.join("state.json")
     }
-    fn optimizer_path(&self) -> PathBuf {
+    /// The optimizer's state (accumulators, moments, step count), for an exact resume.
+    pub fn optimizer_state(&self) -> PathBuf {
         self.root.join("optimizer.safetensors")
     }
 
@@ -123,82 +120,5 @@ impl RunDirectory {
         let path = self.state_path();
         let json = serde_json::to_string_pretty(state).expect("a state serialises");
         atomic_file::write(&path, json.as_bytes()).map_err(io_error(&path))
-    }
-
-    /// Saves AdaGrad's step count and accumulators.
-    pub fn save_optimizer_state<M, D: Backend<f32>>(
-        &self,
-        optimizer: &Adagrad<M, f32, D>,
-    ) -> Result<(), TrainError> {
-        let path = self.optimizer_path();
-        let tensors: Vec<(String, Vec<u8>, usize)> = optimizer
-            .state_sums()
-            .iter()
-            .enumerate()
-            .map(|(i, sum)| {
-                (
-                    format!("sum.{i}"),
-                    crate::ops::host_values(sum)
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect(),
-                    sum.shape().0,
-                )
-            })
-            .collect();
-        let views = tensors
-            .iter()
-            .map(|(name, bytes, length)| {
-                TensorView::new(SafeDtype::F32, vec![*length], bytes)
-                    .map(|view| (name.clone(), view))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| corrupt(&path, format!("{e:?}")))?;
-        let metadata = HashMap::from([("steps".to_string(), optimizer.steps().to_string())]);
-        let bytes = safetensors::serialize(views, &Some(metadata))
-            .map_err(|e| corrupt(&path, format!("{e:?}")))?;
-        atomic_file::write(&path, &bytes).map_err(io_error(&path))
-    }
-
-    /// Restores AdaGrad's state if this run saved one.
-    pub fn load_optimizer_state<M, D: Backend<f32>>(
-        &self,
-        optimizer: &mut Adagrad<M, f32, D>,
-        device: &D,
-    ) -> Result<(), TrainError> {
-        let path = self.optimizer_path();
-        if !path.exists() {
-            return Ok(());
-        }
-        let bytes = std::fs::read(&path).map_err(io_error(&path))?;
-        let (_, metadata) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| corrupt(&path, format!("not a safetensors file: {e:?}")))?;
-        let steps = metadata
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("steps"))
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| corrupt(&path, "no step count"))?;
-        let tensors = SafeTensors::deserialize(&bytes)
-            .map_err(|e| corrupt(&path, format!("not a safetensors file: {e:?}")))?;
-        let mut sums: Vec<Tensor<(usize,), f32, D>> = Vec::with_capacity(tensors.len());
-        for i in 0..tensors.len() {
-            let view = tensors
-                .tensor(&format!("sum.{i}"))
-                .map_err(|e| corrupt(&path, format!("{e:?}")))?;
-            let values: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            let length = values.len();
-            sums.push(
-                device
-                    .try_tensor_from_vec(values, (length,))
-                    .map_err(|e| corrupt(&path, format!("{e:?}")))?,
-            );
-        }
-        optimizer.restore(steps, sums);
-        Ok(())
     }
 }

@@ -1,60 +1,25 @@
-//! The training loop: epochs of shuffled, augmented batches; a loss step per batch; after
+//! The training loop over any [`Detector`]: epochs of shuffled, augmented batches; a loss step per batch; after
 //! each epoch, the selection metrics, `metrics.csv`, `last.safetensors` and (when the
 //! selection IoU improved) `best.safetensors`, all written atomically. A stop request ends
 //! the run after the current batch with a saved checkpoint; a non-finite loss ends it with an
 //! error and leaves the last good checkpoint in place.
 
-use super::config::{OptimizerKind, SchedulerKind, Selection, TrainConfig};
-use super::history::{self, EpochRecord, HistoryError};
-use super::optim::{Adagrad, AdagradConfig};
+use super::config::{SchedulerKind, Selection, TrainConfig};
+use super::history::{self, EpochRecord};
 use super::run_directory::{RunDirectory, RunState};
 use super::schedule::LearningRateSchedule;
-use crate::data::{split_off_validation, BatchLoader, Dataset, LoaderConfig};
-use crate::inference::{self, batch_input, PredictError};
-use crate::loss::{Loss, LossError, SegmentationLoss};
-use crate::metrics::{MetricsAccumulator, MetricsConfig, ScoreKind, Summary};
-use crate::model::{
-    load_checkpoint, save_checkpoint, CheckpointError, ModelName, ModelRecord, Segmenter,
+use super::TrainError;
+use crate::data::{
+    split_off_validation, BatchLoader, Dataset, DatasetOptions, DatasetWarning, LoaderConfig,
+    Transform,
 };
-use crate::nn::Backend;
-use crate::ops::OpError;
-use dfdx::nn::{BuildModule, ZeroGrads};
-use dfdx::optim::{Adam, AdamConfig, Momentum, Optimizer, Sgd, SgdConfig};
-use dfdx::prelude::{Backward, Gradients, Tensor, TensorCollection, Trace};
+use crate::inference::{self, images_of, PredictError};
+use crate::loss::Loss;
+use crate::metrics::{MetricsAccumulator, MetricsConfig, ScoreKind, Summary};
+use crate::model::{self, Detector, DetectorError};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// Why training stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("the loss became {value} at epoch {epoch}, batch {batch}; the run stopped and {checkpoint} keeps the last good weights")]
-    NonFiniteLoss {
-        value: f32,
-        epoch: usize,
-        batch: usize,
-        checkpoint: String,
-    },
-    #[error("{0}")]
-    Setup(String),
-    #[error(transparent)]
-    Op(#[from] OpError),
-    #[error(transparent)]
-    Loss(#[from] LossError),
-    #[error(transparent)]
-    Predict(#[from] PredictError),
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    #[error(transparent)]
-    History(#[from] HistoryError),
-    #[error("optimizer update failed: {0}")]
-    Optimizer(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-}
 
 /// Receives progress (the command line draws bars from it).
 pub trait TrainObserver {
@@ -77,62 +42,6 @@ pub struct TrainOutcome {
     pub best: Option<EpochRecord>,
 }
 
-/// One of the supported optimisers over model `M`.
-enum RunOptimizer<M, D: Backend<f32>> {
-    Adagrad(Adagrad<M, f32, D>),
-    Adam(Adam<M, f32, D>),
-    Sgd(Sgd<M, f32, D>),
-}
-
-impl<M: TensorCollection<f32, D>, D: Backend<f32>> RunOptimizer<M, D> {
-    fn new(kind: OptimizerKind, model: &M, lr: f64) -> Result<Self, TrainError> {
-        Ok(match kind {
-            OptimizerKind::Adagrad => RunOptimizer::Adagrad(
-                Adagrad::new(
-                    model,
-                    AdagradConfig {
-                        lr,
-                        ..Default::default()
-                    },
-                )
-                .map_err(|e| TrainError::Setup(e.to_string()))?,
-            ),
-            OptimizerKind::Adam => RunOptimizer::Adam(Adam::new(
-                model,
-                AdamConfig {
-                    lr,
-                    ..Default::default()
-                },
-            )),
-            OptimizerKind::Sgd => RunOptimizer::Sgd(Sgd::new(
-                model,
-                SgdConfig {
-                    lr,
-                    momentum: Some(Momentum::Classic(0.9)),
-                    weight_decay: None,
-                },
-            )),
-        })
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        match self {
-            RunOptimizer::Adagrad(o) => o.cfg.lr = lr,
-            RunOptimizer::Adam(o) => o.cfg.lr = lr,
-            RunOptimizer::Sgd(o) => o.cfg.lr = lr,
-        }
-    }
-
-    fn update(&mut self, model: &mut M, gradients: &Gradients<f32, D>) -> Result<(), TrainError> {
-        let result = match self {
-            RunOptimizer::Adagrad(o) => o.update(model, gradients),
-            RunOptimizer::Adam(o) => o.update(model, gradients),
-            RunOptimizer::Sgd(o) => o.update(model, gradients),
-        };
-        result.map_err(|e| TrainError::Optimizer(format!("{e:?}")))
-    }
-}
-
 /// The data of a run: training batches and the batches that select the best checkpoint.
 struct RunData {
     train: BatchLoader,
@@ -144,41 +53,48 @@ fn run_data(
     dataset: &Dataset,
     size_multiple: usize,
 ) -> Result<RunData, TrainError> {
-    let split = |name: &str| {
-        dataset.split(name).map(<[usize]>::to_vec).ok_or_else(|| {
-            TrainError::Setup(format!(
-                "{}: the split scheme `{}` has no `{name}` split",
-                dataset.root.display(),
-                dataset.scheme.name
-            ))
-        })
+    let split = |name: &'static str| {
+        dataset
+            .split(name)
+            .map(<[usize]>::to_vec)
+            .ok_or_else(|| TrainError::MissingSplit {
+                dataset: dataset.root.clone(),
+                scheme: dataset.scheme.name.clone(),
+                split: name,
+            })
     };
+    if config.batch_size == 0 {
+        return Err(TrainError::EmptyBatch);
+    }
     let train = split("train")?;
     let (train, selection) = match config.selection {
+        Selection::Validation { fraction } if !(0.0..1.0).contains(&fraction) => {
+            return Err(TrainError::ValidationFraction(fraction))
+        }
         Selection::Validation { fraction } => split_off_validation(&train, fraction, config.seed),
         Selection::Test => (train, split("test")?),
     };
     if train.len() < config.batch_size || selection.is_empty() {
-        return Err(TrainError::Setup(format!(
-            "{}: {} training and {} selection images are too few for batch size {}",
-            dataset.root.display(),
-            train.len(),
-            selection.len(),
-            config.batch_size
-        )));
+        return Err(TrainError::TooFewImages {
+            dataset: dataset.root.clone(),
+            train: train.len(),
+            selection: selection.len(),
+            batch_size: config.batch_size,
+        });
     }
-    if !config.image_size.is_multiple_of(size_multiple) {
-        return Err(TrainError::Setup(format!(
-            "image size {} is not a multiple of {size_multiple}, which model {} needs",
-            config.image_size, config.model
-        )));
+    if config.image_size == 0 || !config.image_size.is_multiple_of(size_multiple) {
+        return Err(TrainError::ImageSize {
+            size: config.image_size,
+            multiple: size_multiple,
+            model: config.model,
+        });
     }
     let mut train_config = LoaderConfig::training(config.batch_size, config.seed);
-    train_config.transform = crate::data::Transform::Augment {
+    train_config.transform = Transform::Augment {
         base_size: config.image_size,
     };
     let mut selection_config = LoaderConfig::evaluation(config.batch_size);
-    selection_config.transform = crate::data::Transform::Resize {
+    selection_config.transform = Transform::Resize {
         size: config.image_size,
     };
     Ok(RunData {
@@ -187,49 +103,52 @@ fn run_data(
     })
 }
 
-/// Evaluates `model` on `loader` with the reference's binarisation (logit > 0).
-pub fn evaluate<const IN: usize, M: Segmenter<IN, f32, D>, D: Backend<f32>>(
-    model: &mut M,
-    device: &D,
+/// Opens the dataset a run trains on; warnings (e.g. resized masks) are returned for the
+/// caller to show.
+pub fn open_dataset(config: &TrainConfig) -> Result<(Dataset, Vec<DatasetWarning>), TrainError> {
+    let options = DatasetOptions {
+        split: config.split.clone(),
+        strict: false,
+    };
+    let dataset = Dataset::open(&config.dataset, &options)?;
+    let warnings = dataset.warnings.clone();
+    Ok((dataset, warnings))
+}
+
+/// A random seed for a run given none (recorded in its config for reruns).
+pub fn fresh_seed() -> u64 {
+    rand::random()
+}
+
+/// The selection metrics of `detector` on `loader`, with the reference's binarisation
+/// (logit > 0).
+fn selection_metrics(
+    detector: &dyn Detector,
     loader: &BatchLoader,
-) -> Result<Summary, TrainError> {
+) -> Result<Summary, PredictError> {
     let config = MetricsConfig {
         scores: ScoreKind::Logit,
         ..Default::default()
     };
-    let mut metrics = MetricsAccumulator::new(config).map_err(PredictError::from)?;
-    inference::predict::<IN, M, D>(model, device, loader, |p| {
-        Ok(metrics.update(&p.logits, &p.target, p.width, p.height)?)
+    let mut metrics = MetricsAccumulator::new(config)?;
+    inference::predict(detector, loader, |p| {
+        Ok(metrics.update(&p.logits, &p.target, p.height, p.width)?)
     })?;
     Ok(metrics.summary())
 }
 
-/// Trains model `M` on `device` as `config` says, in run directory `run`: from scratch, or
+/// Trains the model `config` names on its device, in run directory `run`: from scratch, or
 /// from the run's last checkpoint when `run` holds a previous session's state.
-pub fn train<const IN: usize, M, D>(
-    device: D,
+pub fn train(
     config: &TrainConfig,
     dataset: &Dataset,
     run: &RunDirectory,
     stop: &AtomicBool,
     observer: &mut dyn TrainObserver,
-) -> Result<TrainOutcome, TrainError>
-where
-    M: Segmenter<IN, f32, D> + TensorCollection<f32, D> + BuildModule<D, f32>,
-    D: Backend<f32>,
-{
-    let name: ModelName = config
-        .model
-        .parse()
-        .map_err(|e: crate::names::UnknownName| TrainError::Setup(e.to_string()))?;
-    let record = ModelRecord::new::<f32>(name, IN);
-    let data = run_data(config, dataset, M::SIZE_MULTIPLE)?;
-    let loss = Loss::new(
-        config
-            .loss
-            .parse()
-            .map_err(|e: crate::names::UnknownName| TrainError::Setup(e.to_string()))?,
-    );
+) -> Result<TrainOutcome, TrainError> {
+    let mut detector = model::build(config.model, config.device, config.seed)?;
+    let data = run_data(config, dataset, detector.size_multiple())?;
+    let loss = Loss::new(config.loss);
     let schedule = match config.scheduler {
         SchedulerKind::Constant => LearningRateSchedule::Constant { lr: config.lr },
         SchedulerKind::Cosine => LearningRateSchedule::cosine(
@@ -238,19 +157,17 @@ where
         ),
     };
 
-    let mut model = M::build(&device);
     let mut records = run.history()?;
     let state = run.state()?;
     if state.epochs_completed > 0 {
-        load_checkpoint(&mut model, &record, &run.last_checkpoint())?;
+        detector.load_weights(&run.last_checkpoint())?;
     } else if let Some(prior) = config.output_prior {
-        model.set_output_prior(prior);
+        detector.set_output_prior(prior);
     }
-    let mut optimizer = RunOptimizer::new(config.optimizer, &model, config.lr)?;
-    if let RunOptimizer::Adagrad(adagrad) = &mut optimizer {
-        run.load_optimizer_state(adagrad, &device)?;
+    detector.start_training(config.optimizer, config.lr)?;
+    if run.optimizer_state().exists() {
+        detector.load_optimizer(&run.optimizer_state())?;
     }
-    let mut gradients = model.alloc_grads();
     let mut best = records
         .iter()
         .find(|r| Some(r.epoch) == state.best_epoch)
@@ -259,45 +176,21 @@ where
     for epoch in state.epochs_completed + 1..=config.epochs {
         let started = Instant::now();
         let lr = schedule.lr_at(epoch - 1);
-        optimizer.set_lr(lr);
+        detector.set_learning_rate(lr)?;
         observer.epoch_started(epoch, config.epochs, data.train.batches_per_epoch());
         let (mut loss_sum, mut batches) = (0.0f64, 0usize);
         for batch in data.train.epoch(epoch as u64) {
-            let images = batch_input::<IN, D>(&device, &batch)?;
-            let masks: Tensor<_, f32, D> = device
-                .try_tensor_from_vec(
-                    batch.masks.clone(),
-                    (
-                        batch.len(),
-                        dfdx::prelude::Const::<1>,
-                        batch.height,
-                        batch.width,
-                    ),
-                )
-                .map_err(OpError::device)?;
-            let outputs = model.forward_train(images.traced(gradients))?;
-            let passes = outputs.len() as f32;
-            let mut total = None;
-            for logits in outputs {
-                let term = loss.try_loss(logits, &masks)?;
-                total = Some(match total {
-                    None => term,
-                    Some(sum) => sum + term,
-                });
-            }
-            let total = total.expect("a model returns at least one logit map") / passes;
-            let value = total.as_vec()[0];
-            if !value.is_finite() {
-                return Err(TrainError::NonFiniteLoss {
-                    value,
-                    epoch,
-                    batch: batches + 1,
-                    checkpoint: run.last_checkpoint().display().to_string(),
-                });
-            }
-            gradients = total.backward();
-            optimizer.update(&mut model, &gradients)?;
-            model.zero_grads(&mut gradients);
+            let value = match detector.train_step(images_of(&batch)?, &batch.masks, &loss) {
+                Err(DetectorError::NonFiniteLoss(value)) => {
+                    return Err(TrainError::NonFiniteLoss {
+                        value,
+                        epoch,
+                        batch: batches + 1,
+                        checkpoint: run.last_checkpoint(),
+                    })
+                }
+                step => step?,
+            };
             loss_sum += f64::from(value);
             batches += 1;
             observer.batch_finished(value, batch.len());
@@ -308,10 +201,8 @@ where
         let interrupted = stop.load(Ordering::SeqCst);
         if interrupted {
             // The interrupted epoch is not counted: resuming runs it again from these weights.
-            save_checkpoint(&model, &record, &run.last_checkpoint())?;
-            if let RunOptimizer::Adagrad(adagrad) = &optimizer {
-                run.save_optimizer_state(adagrad)?;
-            }
+            detector.save_weights(&run.last_checkpoint())?;
+            detector.save_optimizer(&run.optimizer_state())?;
             return Ok(TrainOutcome {
                 epochs_completed: epoch - 1,
                 interrupted: true,
@@ -319,8 +210,8 @@ where
             });
         }
 
-        let summary = evaluate::<IN, M, D>(&mut model, &device, &data.selection)?;
-        let record_row = EpochRecord {
+        let summary = selection_metrics(detector.as_ref(), &data.selection)?;
+        let record = EpochRecord {
             epoch,
             train_loss: loss_sum / batches.max(1) as f64,
             val_iou: summary.iou,
@@ -330,22 +221,20 @@ where
             lr,
             seconds: started.elapsed().as_secs_f64(),
         };
-        let improved = best.as_ref().is_none_or(|b| record_row.val_iou > b.val_iou);
-        save_checkpoint(&model, &record, &run.last_checkpoint())?;
-        if let RunOptimizer::Adagrad(adagrad) = &optimizer {
-            run.save_optimizer_state(adagrad)?;
-        }
+        let improved = best.as_ref().is_none_or(|b| record.val_iou > b.val_iou);
+        detector.save_weights(&run.last_checkpoint())?;
+        detector.save_optimizer(&run.optimizer_state())?;
         if improved {
-            save_checkpoint(&model, &record, &run.best_checkpoint())?;
-            best = Some(record_row.clone());
+            detector.save_weights(&run.best_checkpoint())?;
+            best = Some(record.clone());
         }
-        records.push(record_row.clone());
+        records.push(record.clone());
         history::write(&run.metrics_csv(), &records)?;
         run.write_state(&RunState {
             epochs_completed: epoch,
             best_epoch: best.as_ref().map(|b| b.epoch),
         })?;
-        observer.epoch_finished(&record_row, improved);
+        observer.epoch_finished(&record, improved);
     }
     Ok(TrainOutcome {
         epochs_completed: config.epochs.max(state.epochs_completed),

@@ -1,0 +1,403 @@
+//! The workflow's view of a model: one object-safe [`Detector`] over every named
+//! configuration (a type each, see [`super::configs`]) on every device. [`build`] and [`load`]
+//! are the one place where a name becomes a type; training, evaluation and inference work on
+//! `dyn Detector` and are compiled once.
+
+use super::checkpoint::{load_checkpoint, read_record, save_checkpoint};
+use super::{CheckpointError, ModelName, ModelRecord, Segmenter};
+use crate::loss::{Loss, LossError, SegmentationLoss};
+use crate::nn::Backend;
+use crate::ops::{Image, OpError};
+use crate::optim::{OptimError, Optimizer, OptimizerKind};
+use dfdx::nn::{BuildModule, NumParams, ZeroGrads};
+use dfdx::prelude::{Backward, Const, Cpu, Gradients, Tensor, TensorCollection, Trace};
+use std::path::{Path, PathBuf};
+
+/// The input channels every detector takes: the authors' RGB replication of the infrared
+/// image.
+pub const INPUT_CHANNELS: usize = 3;
+
+crate::named_enum! {
+    /// Where a detector's tensors live and its ops run.
+    pub enum DeviceKind: "device" {
+        Cpu => "cpu",
+        Cuda => "cuda",
+    }
+}
+
+/// A batch of input images: `count` x [`INPUT_CHANNELS`] x `height` x `width` values,
+/// row-major.
+#[derive(Clone, Copy, Debug)]
+pub struct Images<'a> {
+    pub values: &'a [f32],
+    pub count: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+/// The cost of a configuration for one `height` x `width` image.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ModelCost {
+    /// The configuration's name.
+    pub model: ModelName,
+    /// Learnable parameters (BatchNorm running statistics excluded).
+    pub params: usize,
+    /// The paper's "FLOPs" (torchstat: every module counted once, see [`crate::nn::Tally`]).
+    pub paper_flops: u64,
+    /// Multiply-accumulates of the weights actually executed (every pass, biases excluded).
+    pub macs: u64,
+}
+
+/// Why a detector could not be made or used.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectorError {
+    #[error("this build has no CUDA support; rebuild with `cargo build --release --features cuda`")]
+    NoCudaSupport,
+    #[error("no usable CUDA device: {0}")]
+    NoCudaDevice(String),
+    #[error("{path}: holds {record}; this tool runs {INPUT_CHANNELS}-channel f32 models")]
+    UnsupportedRecord { path: PathBuf, record: ModelRecord },
+    #[error("{0}: no such checkpoint file or run directory")]
+    NoCheckpoint(PathBuf),
+    #[error("{0}: no best.safetensors or last.safetensors in this run directory")]
+    EmptyRunDirectory(PathBuf),
+    #[error("{values} input values are not {count} images of {INPUT_CHANNELS} x {height} x {width}")]
+    InputSize {
+        values: usize,
+        count: usize,
+        height: usize,
+        width: usize,
+    },
+    #[error("{masks} mask values are not one {height} x {width} mask per image of a batch of {count}")]
+    MaskSize {
+        masks: usize,
+        count: usize,
+        height: usize,
+        width: usize,
+    },
+    #[error("the loss is {0}")]
+    NonFiniteLoss(f32),
+    #[error("a training step before training was started (`start_training`)")]
+    NotTraining,
+    #[error(transparent)]
+    Op(#[from] OpError),
+    #[error(transparent)]
+    Loss(#[from] LossError),
+    #[error(transparent)]
+    Optimizer(#[from] OptimError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// A detector: a named configuration with its weights on a device, in eval mode for
+/// [`Detector::predict`] and in train mode for [`Detector::train_step`].
+pub trait Detector: Send + Sync {
+    /// The configuration.
+    fn name(&self) -> ModelName;
+    /// Where it runs.
+    fn device(&self) -> DeviceKind;
+    /// Input heights and widths must be multiples of this (2^(depth - 1)).
+    fn size_multiple(&self) -> usize;
+    /// Parameters, paper FLOPs and executed MACs for one `height` x `width` image.
+    fn cost(&self, height: usize, width: usize) -> ModelCost;
+    /// Eval mode: the logits of the prediction, `count` x 1 x `height` x `width`, row-major.
+    /// Nothing is modified, so several threads may predict at once.
+    fn predict(&self, images: Images<'_>) -> Result<Vec<f32>, DetectorError>;
+    /// Sets the final conv's bias to logit(`prior`), so that every pixel starts at target
+    /// probability `prior` (0.01 gives -4.6).
+    fn set_output_prior(&mut self, prior: f64);
+    /// Prepares training with a fresh `optimizer` at learning rate `lr`.
+    fn start_training(&mut self, optimizer: OptimizerKind, lr: f64) -> Result<(), DetectorError>;
+    /// Changes the learning rate of the optimizer (a schedule's step).
+    fn set_learning_rate(&mut self, lr: f64) -> Result<(), DetectorError>;
+    /// One training step: train-mode forward, `loss` of every returned logit map against
+    /// `masks` (one per image) averaged over the maps, backward, optimizer update. Returns the
+    /// loss; a non-finite loss is [`DetectorError::NonFiniteLoss`] and leaves the weights as
+    /// they were.
+    fn train_step(
+        &mut self,
+        images: Images<'_>,
+        masks: &[f32],
+        loss: &Loss,
+    ) -> Result<f32, DetectorError>;
+    /// Writes the weights (parameters and running statistics) to a checkpoint, atomically.
+    fn save_weights(&self, path: &Path) -> Result<(), DetectorError>;
+    /// Reads the weights from a checkpoint of the same configuration.
+    fn load_weights(&mut self, path: &Path) -> Result<(), DetectorError>;
+    /// Writes the optimizer's state (see [`Detector::start_training`]), atomically.
+    fn save_optimizer(&self, path: &Path) -> Result<(), DetectorError>;
+    /// Continues from a saved optimizer state of the same kind and configuration.
+    fn load_optimizer(&mut self, path: &Path) -> Result<(), DetectorError>;
+}
+
+/// A new detector of configuration `name` on `device`, initialised as the reference from a
+/// generator seeded with `seed`.
+pub fn build(
+    name: ModelName,
+    device: DeviceKind,
+    seed: u64,
+) -> Result<Box<dyn Detector>, DetectorError> {
+    match device {
+        DeviceKind::Cpu => Ok(on_device(name, device, Cpu::seed_from_u64(seed))),
+        DeviceKind::Cuda => cuda(name, seed),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda(name: ModelName, seed: u64) -> Result<Box<dyn Detector>, DetectorError> {
+    let device = dfdx::prelude::Cuda::try_seed_from_u64(seed)
+        .map_err(|error| DetectorError::NoCudaDevice(format!("{error:?}")))?;
+    Ok(on_device(name, DeviceKind::Cuda, device))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(_name: ModelName, _seed: u64) -> Result<Box<dyn Detector>, DetectorError> {
+    Err(DetectorError::NoCudaSupport)
+}
+
+/// The name -> type table: the configuration `name` as a detector on `device`.
+fn on_device<D: Backend<f32> + Send + Sync>(
+    name: ModelName,
+    kind: DeviceKind,
+    device: D,
+) -> Box<dyn Detector> {
+    crate::with_model!(name, M => Box::new(Typed::<M<INPUT_CHANNELS, f32, D>, D>::new(name, kind, device)))
+}
+
+/// A trained detector read from disk, and the checkpoint file it came from.
+pub struct Loaded {
+    pub detector: Box<dyn Detector>,
+    pub checkpoint: PathBuf,
+}
+
+/// Loads the detector in `path` onto `device`: a run directory's `best.safetensors` (or
+/// `last.safetensors` when no epoch was selected yet), or a checkpoint file. The
+/// configuration is the one the checkpoint records.
+pub fn load(path: &Path, device: DeviceKind) -> Result<Loaded, DetectorError> {
+    let checkpoint = checkpoint_file(path)?;
+    let record = read_record(&checkpoint)?;
+    let name: Option<ModelName> = record.model.parse().ok();
+    let name = match name {
+        Some(name) if record == ModelRecord::new::<f32>(name, INPUT_CHANNELS) => name,
+        _ => {
+            return Err(DetectorError::UnsupportedRecord {
+                path: checkpoint,
+                record,
+            })
+        }
+    };
+    let mut detector = build(name, device, 0)?;
+    detector.load_weights(&checkpoint)?;
+    Ok(Loaded {
+        detector,
+        checkpoint,
+    })
+}
+
+/// The checkpoint file of `path`: a run directory's `best.safetensors` (or `last` when there
+/// is no best yet), or the file itself.
+pub fn checkpoint_file(path: &Path) -> Result<PathBuf, DetectorError> {
+    if path.is_dir() {
+        ["best.safetensors", "last.safetensors"]
+            .iter()
+            .map(|name| path.join(name))
+            .find(|file| file.exists())
+            .ok_or_else(|| DetectorError::EmptyRunDirectory(path.to_path_buf()))
+    } else if path.exists() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(DetectorError::NoCheckpoint(path.to_path_buf()))
+    }
+}
+
+/// [`Detector`] for the configuration type `M` on device `D`: the one generic implementation.
+struct Typed<M, D: Backend<f32>> {
+    name: ModelName,
+    kind: DeviceKind,
+    device: D,
+    model: M,
+    training: Option<Training<M, D>>,
+}
+
+/// The optimizer of a training run, and the gradient buffers it reuses between steps.
+struct Training<M, D: Backend<f32>> {
+    optimizer: Optimizer<M, f32, D>,
+    gradients: Option<Gradients<f32, D>>,
+}
+
+impl<M, D> Typed<M, D>
+where
+    M: Segmenter<INPUT_CHANNELS, f32, D> + TensorCollection<f32, D>,
+    D: Backend<f32>,
+{
+    fn new(name: ModelName, kind: DeviceKind, device: D) -> Self {
+        Typed {
+            name,
+            kind,
+            model: M::build(&device),
+            device,
+            training: None,
+        }
+    }
+
+    fn record(&self) -> ModelRecord {
+        ModelRecord::new::<f32>(self.name, INPUT_CHANNELS)
+    }
+
+    /// `images` as a tensor on the device.
+    fn input(&self, images: Images<'_>) -> Result<Image<INPUT_CHANNELS, f32, D>, DetectorError> {
+        let Images {
+            values,
+            count,
+            height,
+            width,
+        } = images;
+        if values.len() != count * INPUT_CHANNELS * height * width {
+            return Err(DetectorError::InputSize {
+                values: values.len(),
+                count,
+                height,
+                width,
+            });
+        }
+        self.device
+            .try_tensor_from_vec(values.to_vec(), (count, Const, height, width))
+            .map_err(|error| OpError::device(error).into())
+    }
+
+    fn training(&mut self) -> Result<&mut Training<M, D>, DetectorError> {
+        self.training.as_mut().ok_or(DetectorError::NotTraining)
+    }
+}
+
+impl<M, D> Detector for Typed<M, D>
+where
+    M: Segmenter<INPUT_CHANNELS, f32, D> + TensorCollection<f32, D> + Send + Sync,
+    D: Backend<f32> + Send + Sync,
+{
+    fn name(&self) -> ModelName {
+        self.name
+    }
+
+    fn device(&self) -> DeviceKind {
+        self.kind
+    }
+
+    fn size_multiple(&self) -> usize {
+        M::SIZE_MULTIPLE
+    }
+
+    fn cost(&self, height: usize, width: usize) -> ModelCost {
+        let tally = self.model.complexity(height, width);
+        ModelCost {
+            model: self.name,
+            params: self.model.num_trainable_params(),
+            paper_flops: tally.paper_flops,
+            macs: tally.macs,
+        }
+    }
+
+    fn predict(&self, images: Images<'_>) -> Result<Vec<f32>, DetectorError> {
+        let input = self.input(images)?;
+        let prediction = self
+            .model
+            .forward_eval(input)?
+            .pop()
+            .expect("a model returns at least one logit map");
+        Ok(prediction.as_vec())
+    }
+
+    fn set_output_prior(&mut self, prior: f64) {
+        self.model.set_output_prior(prior);
+    }
+
+    fn start_training(&mut self, optimizer: OptimizerKind, lr: f64) -> Result<(), DetectorError> {
+        self.training = Some(Training {
+            optimizer: Optimizer::new(optimizer, &self.model, lr)?,
+            gradients: None,
+        });
+        Ok(())
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) -> Result<(), DetectorError> {
+        self.training()?.optimizer.set_learning_rate(lr);
+        Ok(())
+    }
+
+    fn train_step(
+        &mut self,
+        images: Images<'_>,
+        masks: &[f32],
+        loss: &Loss,
+    ) -> Result<f32, DetectorError> {
+        let Images {
+            count,
+            height,
+            width,
+            ..
+        } = images;
+        if masks.len() != count * height * width {
+            return Err(DetectorError::MaskSize {
+                masks: masks.len(),
+                count,
+                height,
+                width,
+            });
+        }
+        let input = self.input(images)?;
+        let masks: Tensor<_, f32, D> = self
+            .device
+            .try_tensor_from_vec(masks.to_vec(), (count, Const::<1>, height, width))
+            .map_err(OpError::device)?;
+        let Typed {
+            model, training, ..
+        } = self;
+        let training = training.as_mut().ok_or(DetectorError::NotTraining)?;
+        let gradients = match training.gradients.take() {
+            Some(gradients) => gradients,
+            None => model.alloc_grads(),
+        };
+        let maps = model.forward_train(input.traced(gradients))?;
+        let count = maps.len() as f32;
+        let mut total = None;
+        for logits in maps {
+            let term = loss.try_loss(logits, &masks)?;
+            total = Some(match total {
+                None => term,
+                Some(sum) => sum + term,
+            });
+        }
+        let total = total.expect("a model returns at least one logit map") / count;
+        let value = total.as_vec()[0];
+        if !value.is_finite() {
+            return Err(DetectorError::NonFiniteLoss(value));
+        }
+        let mut gradients = total.backward();
+        training.optimizer.update(model, &gradients)?;
+        model.zero_grads(&mut gradients);
+        training.gradients = Some(gradients);
+        Ok(value)
+    }
+
+    fn save_weights(&self, path: &Path) -> Result<(), DetectorError> {
+        Ok(save_checkpoint(&self.model, &self.record(), path)?)
+    }
+
+    fn load_weights(&mut self, path: &Path) -> Result<(), DetectorError> {
+        let record = self.record();
+        Ok(load_checkpoint(&mut self.model, &record, path)?)
+    }
+
+    fn save_optimizer(&self, path: &Path) -> Result<(), DetectorError> {
+        let training = self.training.as_ref().ok_or(DetectorError::NotTraining)?;
+        Ok(training.optimizer.save_state(&self.model, path)?)
+    }
+
+    fn load_optimizer(&mut self, path: &Path) -> Result<(), DetectorError> {
+        let Typed {
+            model, training, ..
+        } = self;
+        let training = training.as_mut().ok_or(DetectorError::NotTraining)?;
+        Ok(training.optimizer.load_state(model, path)?)
+    }
+}
