@@ -4,14 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-crate::named_enum! {
-    /// The optimiser. AdaGrad is the paper's.
-    pub enum OptimizerKind: "optimizer" {
-        Adagrad => "adagrad",
-        Adam => "adam",
-        Sgd => "sgd",
-    }
-}
+pub use crate::optim::OptimizerKind;
 
 crate::named_enum! {
     /// The learning-rate schedule over epochs. The released code trains at a constant rate;
