@@ -16,7 +16,7 @@ use rrcanet::loss::{Loss, LossKind, SegmentationLoss};
 use rrcanet::model::configs::{R10, R18};
 use rrcanet::model::Segmenter;
 use rrcanet::ops::Image;
-use rrcanet::train::optim::{Adagrad, AdagradConfig};
+use rrcanet::optim::{Adagrad, AdagradConfig};
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 8;

@@ -16,4 +16,6 @@ pub mod names;
 pub mod model;
 pub mod nn;
 pub mod ops;
+pub mod optim;
+pub mod tensor_file;
 pub mod train;

@@ -2,20 +2,19 @@
 //! running statistics) and, in the header's metadata, a [`ModelRecord`] naming the
 //! configuration, so that loading into another variant fails with a clear error.
 //!
-//! Files are written atomically: to a temporary file in the same directory, then renamed.
+//! Files are written atomically, through the one tensor-file codec ([`crate::tensor_file`]).
 
 use super::ModelName;
 use crate::nn::Backend;
 use crate::ops::Float;
+use crate::tensor_file::{dtype_name, TensorFile, TensorFileError, TensorFileWriter};
 use dfdx::nn::tensor_collection::{
     RecursiveWalker, ScalarOptions, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
     ViewTensorName, ViewTensorRef,
 };
 use dfdx::prelude::{Shape, Tensor};
 use dfdx::shapes::HasShape;
-use safetensors::tensor::{Dtype as SafeDtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The metadata key holding the [`ModelRecord`] as JSON.
@@ -100,19 +99,21 @@ pub enum CheckpointError {
     },
 }
 
-fn dtype_name<E: Float>() -> &'static str {
-    if std::mem::size_of::<E>() == 4 {
-        "f32"
-    } else {
-        "f64"
-    }
-}
-
-fn safe_dtype<E: Float>() -> SafeDtype {
-    if std::mem::size_of::<E>() == 4 {
-        SafeDtype::F32
-    } else {
-        SafeDtype::F64
+impl From<TensorFileError> for CheckpointError {
+    fn from(error: TensorFileError) -> Self {
+        match error {
+            TensorFileError::Io { path, source } => CheckpointError::Io { path, source },
+            TensorFileError::Corrupt { path, reason } => CheckpointError::Corrupt { path, reason },
+            TensorFileError::Tensor {
+                path,
+                tensor,
+                problem,
+            } => CheckpointError::Tensor {
+                path,
+                tensor,
+                problem: problem.to_string(),
+            },
+        }
     }
 }
 
@@ -127,37 +128,22 @@ where
     E: Float,
     D: Backend<E>,
 {
-    let mut writer = Writer::default();
+    let mut file = TensorFileWriter::default();
+    file.metadata(
+        RECORD_KEY,
+        serde_json::to_string(record).expect("a record serialises"),
+    );
     let visited: Result<_, std::convert::Infallible> = M::iter_tensors(&mut RecursiveWalker {
         m: (model, String::new()),
-        f: &mut writer,
+        f: &mut Writer { file: &mut file },
     });
     visited.unwrap_or_else(|never| match never {});
-    let record_json = serde_json::to_string(record).expect("a record serialises");
-    let metadata = Some(HashMap::from([(RECORD_KEY.to_string(), record_json)]));
-    let views = writer
-        .tensors
-        .iter()
-        .map(|(name, shape, bytes)| {
-            TensorView::new(safe_dtype::<E>(), shape.clone(), bytes).map(|view| (name, view))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| CheckpointError::Corrupt {
-            path: path.to_path_buf(),
-            reason: format!("{error:?}"),
-        })?;
-    let bytes =
-        safetensors::serialize(views, &metadata).map_err(|error| CheckpointError::Corrupt {
-            path: path.to_path_buf(),
-            reason: format!("{error:?}"),
-        })?;
-    write_atomically(path, &bytes)
+    Ok(file.write(path)?)
 }
 
 /// Reads the [`ModelRecord`] of the checkpoint at `path` (to know which model to build).
 pub fn read_record(path: &Path) -> Result<ModelRecord, CheckpointError> {
-    let bytes = read(path)?;
-    record_of(path, &bytes)
+    record_of(&TensorFile::read(path)?)
 }
 
 /// Loads the checkpoint at `path` into `model`, which must be the configuration `expected`.
@@ -171,8 +157,8 @@ where
     E: Float,
     D: Backend<E>,
 {
-    let bytes = read(path)?;
-    let found = record_of(path, &bytes)?;
+    let file = TensorFile::read(path)?;
+    let found = record_of(&file)?;
     if &found != expected {
         return Err(CheckpointError::WrongModel {
             path: path.to_path_buf(),
@@ -180,74 +166,29 @@ where
             expected: Box::new(expected.clone()),
         });
     }
-    let tensors = SafeTensors::deserialize(&bytes).map_err(|error| CheckpointError::Corrupt {
-        path: path.to_path_buf(),
-        reason: format!("{error:?}"),
-    })?;
-    let mut reader = Reader { tensors: &tensors };
     M::iter_tensors(&mut RecursiveWalker {
         m: (model, String::new()),
-        f: &mut reader,
-    })
-    .map_err(|(tensor, problem)| CheckpointError::Tensor {
-        path: path.to_path_buf(),
-        tensor,
-        problem,
+        f: &mut Reader { file: &file },
     })?;
     Ok(())
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
-    std::fs::read(path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn record_of(path: &Path, bytes: &[u8]) -> Result<ModelRecord, CheckpointError> {
-    let corrupt = |reason: String| CheckpointError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let (header_size, metadata) =
-        SafeTensors::read_metadata(bytes).map_err(|error| corrupt(format!("{error:?}")))?;
-    let data_size = metadata
-        .tensors()
-        .values()
-        .map(|info| info.data_offsets.1)
-        .max()
-        .unwrap_or(0);
-    if bytes.len() != 8 + header_size + data_size {
-        return Err(corrupt(format!(
-            "{} bytes, the header announces {}",
-            bytes.len(),
-            8 + header_size + data_size
-        )));
-    }
-    let json = metadata
-        .metadata()
-        .as_ref()
-        .and_then(|map| map.get(RECORD_KEY))
+fn record_of(file: &TensorFile) -> Result<ModelRecord, CheckpointError> {
+    let json = file
+        .metadata(RECORD_KEY)
         .ok_or_else(|| CheckpointError::MissingRecord {
-            path: path.to_path_buf(),
+            path: file.path().to_path_buf(),
         })?;
-    serde_json::from_str(json).map_err(|error| corrupt(format!("model record: {error}")))
+    serde_json::from_str(json)
+        .map_err(|error| file.corrupt(format!("model record: {error}")).into())
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    crate::atomic_file::write(path, bytes).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+/// Adds every tensor to a tensor file.
+struct Writer<'a> {
+    file: &'a mut TensorFileWriter,
 }
 
-/// Collects (name, shape, little-endian bytes) of every tensor.
-#[derive(Default)]
-struct Writer {
-    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
-}
-
-impl<E: Float, D: Backend<E>> TensorVisitor<E, D> for Writer {
+impl<E: Float, D: Backend<E>> TensorVisitor<E, D> for Writer<'_> {
     type Viewer = (ViewTensorRef, ViewTensorName);
     type Err = std::convert::Infallible;
     type E2 = E;
@@ -258,20 +199,11 @@ impl<E: Float, D: Backend<E>> TensorVisitor<E, D> for Writer {
         _: TensorOptions<S, E, D>,
         (tensor, name): (&Tensor<S, E, D>, String),
     ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
-        let values = crate::ops::host_values(tensor);
-        let bytes = if std::mem::size_of::<E>() == 4 {
-            values
-                .iter()
-                .flat_map(|v| v.to_f32().expect("an f32 element").to_le_bytes())
-                .collect()
-        } else {
-            values
-                .iter()
-                .flat_map(|v| v.to_f64().expect("an f64 element").to_le_bytes())
-                .collect()
-        };
-        self.tensors
-            .push((name, tensor.shape().concrete().into(), bytes));
+        self.file.tensor(
+            name,
+            tensor.shape().concrete().into(),
+            &crate::ops::host_values(tensor),
+        );
         Ok(None)
     }
 
@@ -284,14 +216,14 @@ impl<E: Float, D: Backend<E>> TensorVisitor<E, D> for Writer {
     }
 }
 
-/// Copies stored tensors into a model; errors are (tensor name, problem).
-struct Reader<'a, 'data> {
-    tensors: &'a SafeTensors<'data>,
+/// Copies stored tensors into a model.
+struct Reader<'a> {
+    file: &'a TensorFile,
 }
 
-impl<E: Float, D: Backend<E>> TensorVisitor<E, D> for Reader<'_, '_> {
+impl<E: Float, D: Backend<E>> TensorVisitor<E, D> for Reader<'_> {
     type Viewer = (ViewTensorMut, ViewTensorName);
-    type Err = (String, String);
+    type Err = TensorFileError;
     type E2 = E;
     type D2 = D;
 
@@ -300,38 +232,8 @@ impl<E: Float, D: Backend<E>> TensorVisitor<E, D> for Reader<'_, '_> {
         _: TensorOptions<S, E, D>,
         (tensor, name): (&mut Tensor<S, E, D>, String),
     ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
-        let stored = self
-            .tensors
-            .tensor(&name)
-            .map_err(|_| (name.clone(), "missing".to_string()))?;
-        let expected: Vec<usize> = tensor.shape().concrete().into();
-        if stored.shape() != expected.as_slice() {
-            return Err((
-                name,
-                format!("shape {:?}, expected {expected:?}", stored.shape()),
-            ));
-        }
-        if stored.dtype() != safe_dtype::<E>() {
-            return Err((
-                name,
-                format!("dtype {:?}, expected {}", stored.dtype(), dtype_name::<E>()),
-            ));
-        }
-        let values: Vec<E> = if std::mem::size_of::<E>() == 4 {
-            stored
-                .data()
-                .chunks_exact(4)
-                .map(|b| E::from(f32::from_le_bytes(b.try_into().expect("4 bytes"))))
-                .collect::<Option<_>>()
-        } else {
-            stored
-                .data()
-                .chunks_exact(8)
-                .map(|b| E::from(f64::from_le_bytes(b.try_into().expect("8 bytes"))))
-                .collect::<Option<_>>()
-        }
-        .ok_or_else(|| (name.clone(), "element conversion".to_string()))?;
-        tensor.copy_from(&values);
+        let shape: Vec<usize> = tensor.shape().concrete().into();
+        tensor.copy_from(&self.file.tensor::<E>(&name, &shape)?);
         Ok(None)
     }
 

@@ -1,6 +1,6 @@
-//! AdaGrad (Duchi et al., 2011) as a dfdx [`Optimizer`], with PyTorch's `torch.optim.Adagrad`
-//! semantics, the optimiser of the RRCA-Net recipe (lr 0.05, eps 1e-10, no lr decay, initial
-//! accumulator 0). For each trainable parameter p with gradient g, at step t (from 1):
+//! AdaGrad (Duchi et al., 2011) with PyTorch's `torch.optim.Adagrad` semantics, the optimiser
+//! of the RRCA-Net recipe (lr 0.05, eps 1e-10, no lr decay, initial accumulator 0). For each
+//! trainable parameter p with gradient g, at step t (from 1):
 //!
 //! ```text
 //! g   = g + weight_decay * p
@@ -13,13 +13,14 @@
 //! that keeps each parameter's identity), so it runs on every dfdx device.
 
 use std::marker::PhantomData;
+use std::path::Path;
 
-use dfdx::nn::tensor_collection::{
-    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
-};
+use dfdx::nn::tensor_collection::TensorCollection;
 use dfdx::optim::{Optimizer, OptimizerUpdateError};
 use dfdx::prelude::*;
 
+use super::state::{Flat, State, Step, UpdateRule};
+use super::{InvalidHyperparameter, OptimError, OptimizerKind};
 use crate::ops::Float;
 
 /// AdaGrad hyperparameters, named as in PyTorch.
@@ -49,39 +50,24 @@ impl Default for AdagradConfig {
     }
 }
 
-/// A hyperparameter outside the range PyTorch accepts.
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("AdaGrad {name} must be finite and non-negative, got {value}")]
-pub struct InvalidAdagradConfig {
-    /// The hyperparameter's PyTorch name.
-    pub name: &'static str,
-    /// Its rejected value.
-    pub value: f64,
-}
-
 impl AdagradConfig {
     /// Checks every hyperparameter is finite and non-negative (PyTorch's checks).
-    pub fn validate(&self) -> Result<(), InvalidAdagradConfig> {
-        [
-            ("lr", self.lr),
-            ("lr_decay", self.lr_decay),
-            ("weight_decay", self.weight_decay),
-            ("initial_accumulator_value", self.initial_accumulator_value),
-            ("eps", self.eps),
-        ]
-        .into_iter()
-        .find(|&(_, value)| !(value.is_finite() && value >= 0.0))
-        .map_or(Ok(()), |(name, value)| {
-            Err(InvalidAdagradConfig { name, value })
-        })
+    pub fn validate(&self) -> Result<(), InvalidHyperparameter> {
+        let check =
+            |name, value| InvalidHyperparameter::non_negative(OptimizerKind::Adagrad, name, value);
+        check("lr", self.lr)?;
+        check("lr_decay", self.lr_decay)?;
+        check("weight_decay", self.weight_decay)?;
+        check("initial_accumulator_value", self.initial_accumulator_value)?;
+        check("eps", self.eps)
     }
 }
 
 /// The AdaGrad optimiser for a model of type `M`.
 ///
-/// Its state, one accumulator per trainable tensor, is kept in the order the model visits its
-/// tensors (as PyTorch keys state by parameter position), so one `Adagrad` serves one model
-/// architecture. Tensors marked as not trainable (BatchNorm running statistics) are skipped.
+/// Its state, one accumulator (`sum`) per trainable tensor, is kept in the order the model
+/// visits its tensors, so one `Adagrad` serves one model architecture. Tensors marked as not
+/// trainable (BatchNorm running statistics) are skipped.
 ///
 /// `gradients` passed to [`Optimizer::update`] must hold an entry for every trainable tensor,
 /// which the usual `model.alloc_grads()` guarantees (an unused parameter then has a zero
@@ -91,97 +77,84 @@ impl AdagradConfig {
 pub struct Adagrad<M, E: Dtype, D: Storage<E>> {
     /// Hyperparameters; `cfg.lr` may be changed between steps by a schedule.
     pub cfg: AdagradConfig,
-    step: usize,
-    state_sums: Vec<Tensor<(usize,), E, D>>,
+    state: State<E, D, 1>,
     model: PhantomData<fn(&M)>,
 }
 
 impl<M, E: Dtype, D: Storage<E>> Adagrad<M, E, D> {
+    /// The name of its state buffer, PyTorch's.
+    const STATE: [&'static str; 1] = ["sum"];
+
     /// An optimiser for `model` with hyperparameters `cfg`.
-    pub fn new(_model: &M, cfg: AdagradConfig) -> Result<Self, InvalidAdagradConfig> {
+    pub fn new(_model: &M, cfg: AdagradConfig) -> Result<Self, InvalidHyperparameter> {
         cfg.validate()?;
         Ok(Adagrad {
             cfg,
-            step: 0,
-            state_sums: Vec::new(),
+            state: State::default(),
             model: PhantomData,
         })
     }
 
     /// The number of updates done so far.
     pub fn steps(&self) -> usize {
-        self.step
+        self.state.steps
     }
 
     /// The accumulated squared gradients, one flat tensor per trainable tensor in the model's
-    /// visiting order (empty before the first update): with [`Adagrad::steps`], what resuming
-    /// a run needs.
+    /// visiting order (empty before the first update): with [`Adagrad::steps`], what the run
+    /// directory saves today ([`Adagrad::save_state`] saves them by tensor name).
     pub fn state_sums(&self) -> &[Tensor<(usize,), E, D>] {
-        &self.state_sums
+        self.state.buffers.as_flattened()
     }
 
-    /// Continues from a saved state (see [`Adagrad::state_sums`]).
+    /// Continues from a state given as [`Adagrad::state_sums`] and [`Adagrad::steps`].
     pub fn restore(&mut self, steps: usize, state_sums: Vec<Tensor<(usize,), E, D>>) {
-        self.step = steps;
-        self.state_sums = state_sums;
+        self.state = State {
+            steps,
+            buffers: state_sums.into_iter().map(|sum| [sum]).collect(),
+        };
     }
 }
 
-/// One update: visits every tensor of the model in order.
-struct AdagradStep<'a, M, E: Dtype, D: Storage<E>> {
-    optimizer: &'a mut Adagrad<M, E, D>,
-    gradients: &'a Gradients<E, D>,
-    learning_rate: f64,
-    position: usize,
+impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Adagrad<M, E, D> {
+    /// Saves the step count and every accumulator, by `model`'s tensor names, to `path`.
+    pub fn save_state(&self, model: &M, path: &Path) -> Result<(), OptimError> {
+        self.state
+            .save(model, OptimizerKind::Adagrad, Self::STATE, path)
+    }
+
+    /// Continues from the state that [`Adagrad::save_state`] saved for `model` at `path`.
+    pub fn load_state(&mut self, model: &M, path: &Path) -> Result<(), OptimError> {
+        self.state = State::load(model, OptimizerKind::Adagrad, Self::STATE, path)?;
+        Ok(())
+    }
 }
 
-impl<M, E: Float, D: Device<E>> TensorVisitor<E, D> for AdagradStep<'_, M, E, D> {
-    type Viewer = ViewTensorMut;
-    type Err = D::Err;
-    type E2 = E;
-    type D2 = D;
+/// AdaGrad's rule at one step.
+struct AdagradStep {
+    cfg: AdagradConfig,
+    /// The step's decayed learning rate.
+    learning_rate: f64,
+}
 
-    fn visit<S: Shape>(
-        &mut self,
-        options: TensorOptions<S, E, D>,
-        parameter: &mut Tensor<S, E, D>,
-    ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
-        if !options.do_gradient_update {
-            return Ok(None);
+impl<E: Float, D: Device<E>> UpdateRule<E, D, 1> for AdagradStep {
+    fn initial_values(&self) -> [f64; 1] {
+        [self.cfg.initial_accumulator_value]
+    }
+
+    fn step(
+        &self,
+        parameter: Flat<E, D>,
+        gradient: Flat<E, D>,
+        [state_sum]: &mut [Flat<E, D>; 1],
+    ) -> Result<Step<E, D>, D::Err> {
+        let mut gradient = gradient;
+        if self.cfg.weight_decay != 0.0 {
+            gradient = gradient.try_add(parameter.try_mul(E::of(self.cfg.weight_decay))?)?;
         }
-        let cfg = self.optimizer.cfg;
-        let flat = (parameter.shape().num_elements(),);
-        let mut gradient = self.gradients.get(parameter).try_reshape_like(&flat)?;
-        if cfg.weight_decay != 0.0 {
-            let decay = parameter
-                .clone()
-                .try_reshape_like(&flat)?
-                .try_mul(E::of(cfg.weight_decay))?;
-            gradient = gradient.try_add(decay)?;
-        }
-        let state_sums = &mut self.optimizer.state_sums;
-        if state_sums.len() == self.position {
-            let initial = parameter
-                .device()
-                .try_zeros_like(&flat)?
-                .try_add(E::of(cfg.initial_accumulator_value))?;
-            state_sums.push(initial);
-        }
-        let state_sum = &mut state_sums[self.position];
-        assert_eq!(
-            state_sum.shape(),
-            &flat,
-            "AdaGrad state of tensor {} does not fit this model: one Adagrad serves one model",
-            self.position
-        );
         state_sum.try_axpy(1.0, &gradient.clone().try_square()?, 1.0)?;
-        let denominator = state_sum.clone().try_sqrt()?.try_add(E::of(cfg.eps))?;
-        let step = gradient
-            .try_div(denominator)?
-            .try_reshape_like(parameter.shape())?;
-        parameter.try_axpy(1.0, &step, -self.learning_rate)?;
-        self.position += 1;
-        Ok(None)
+        let denominator = state_sum.clone().try_sqrt()?.try_add(E::of(self.cfg.eps))?;
+        Ok((gradient.try_div(denominator)?, self.learning_rate))
     }
 }
 
@@ -191,20 +164,14 @@ impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Optimizer<M, D, E> for A
         module: &mut M,
         gradients: &Gradients<E, D>,
     ) -> Result<(), OptimizerUpdateError<D::Err>> {
-        self.step += 1;
-        let learning_rate = self.cfg.lr / (1.0 + (self.step - 1) as f64 * self.cfg.lr_decay);
-        let mut visitor = AdagradStep {
-            optimizer: self,
-            gradients,
-            learning_rate,
-            position: 0,
+        self.state.steps += 1;
+        let rule = AdagradStep {
+            cfg: self.cfg,
+            learning_rate: self.cfg.lr / (1.0 + (self.state.steps - 1) as f64 * self.cfg.lr_decay),
         };
-        M::iter_tensors(&mut RecursiveWalker {
-            m: module,
-            f: &mut visitor,
-        })
-        .map_err(OptimizerUpdateError::DeviceError)?;
-        Ok(())
+        self.state
+            .update(module, gradients, &rule)
+            .map_err(OptimizerUpdateError::DeviceError)
     }
 }
 

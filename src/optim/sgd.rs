@@ -1,0 +1,297 @@
+//! Stochastic gradient descent with classic momentum, with PyTorch's `torch.optim.SGD`
+//! semantics (no dampening, no Nesterov, no weight decay). For each trainable parameter p with
+//! gradient g:
+//!
+//! ```text
+//! momentum_buffer = momentum * momentum_buffer + g     (= g at the first step)
+//! p               = p - lr * momentum_buffer
+//! ```
+//!
+//! The buffer starts at zero, which makes the first step's buffer g as PyTorch's is. Written
+//! with dfdx tensor ops in the order of dfdx's own `Sgd` kernel, so that on the CPU it gives
+//! dfdx's `Sgd` with `Momentum::Classic` updates bit for bit.
+
+use std::marker::PhantomData;
+use std::path::Path;
+
+use dfdx::nn::tensor_collection::TensorCollection;
+use dfdx::optim::{Optimizer, OptimizerUpdateError};
+use dfdx::prelude::*;
+
+use super::state::{Flat, State, Step, UpdateRule};
+use super::{InvalidHyperparameter, OptimError, OptimizerKind};
+use crate::ops::Float;
+
+/// SGD hyperparameters, named as in PyTorch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum factor (0 is plain SGD).
+    pub momentum: f64,
+}
+
+impl SgdConfig {
+    /// Checks the hyperparameters as PyTorch does: finite and non-negative.
+    pub fn validate(&self) -> Result<(), InvalidHyperparameter> {
+        InvalidHyperparameter::non_negative(OptimizerKind::Sgd, "lr", self.lr)?;
+        InvalidHyperparameter::non_negative(OptimizerKind::Sgd, "momentum", self.momentum)
+    }
+}
+
+/// The SGD optimiser for a model of type `M`.
+///
+/// Its state, one momentum buffer (`momentum_buffer`) per trainable tensor, is kept in the
+/// order the model visits its tensors, so one `Sgd` serves one model architecture. Tensors
+/// marked as not trainable are skipped; `gradients` must hold an entry for every trainable
+/// tensor (see [`super::Adagrad`]).
+#[derive(Debug)]
+pub struct Sgd<M, E: Dtype, D: Storage<E>> {
+    /// Hyperparameters; `cfg.lr` may be changed between steps by a schedule.
+    pub cfg: SgdConfig,
+    state: State<E, D, 1>,
+    model: PhantomData<fn(&M)>,
+}
+
+impl<M, E: Dtype, D: Storage<E>> Sgd<M, E, D> {
+    /// The name of its state buffer, PyTorch's.
+    const STATE: [&'static str; 1] = ["momentum_buffer"];
+
+    /// An optimiser for `model` with hyperparameters `cfg`.
+    pub fn new(_model: &M, cfg: SgdConfig) -> Result<Self, InvalidHyperparameter> {
+        cfg.validate()?;
+        Ok(Sgd {
+            cfg,
+            state: State::default(),
+            model: PhantomData,
+        })
+    }
+
+    /// The number of updates done so far.
+    pub fn steps(&self) -> usize {
+        self.state.steps
+    }
+}
+
+impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Sgd<M, E, D> {
+    /// Saves the step count and every momentum buffer, by `model`'s tensor names, to `path`.
+    pub fn save_state(&self, model: &M, path: &Path) -> Result<(), OptimError> {
+        self.state
+            .save(model, OptimizerKind::Sgd, Self::STATE, path)
+    }
+
+    /// Continues from the state that [`Sgd::save_state`] saved for `model` at `path`.
+    pub fn load_state(&mut self, model: &M, path: &Path) -> Result<(), OptimError> {
+        self.state = State::load(model, OptimizerKind::Sgd, Self::STATE, path)?;
+        Ok(())
+    }
+}
+
+/// SGD's rule at one step.
+struct SgdStep<E> {
+    lr: f64,
+    momentum: E,
+}
+
+impl<E: Float, D: Device<E>> UpdateRule<E, D, 1> for SgdStep<E> {
+    fn initial_values(&self) -> [f64; 1] {
+        [0.0]
+    }
+
+    fn step(
+        &self,
+        _parameter: Flat<E, D>,
+        gradient: Flat<E, D>,
+        [momentum_buffer]: &mut [Flat<E, D>; 1],
+    ) -> Result<Step<E, D>, D::Err> {
+        *momentum_buffer = momentum_buffer
+            .clone()
+            .try_mul(self.momentum)?
+            .try_add(gradient)?;
+        Ok((momentum_buffer.clone(), self.lr))
+    }
+}
+
+impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Optimizer<M, D, E> for Sgd<M, E, D> {
+    fn update(
+        &mut self,
+        module: &mut M,
+        gradients: &Gradients<E, D>,
+    ) -> Result<(), OptimizerUpdateError<D::Err>> {
+        self.state.steps += 1;
+        let rule = SgdStep {
+            lr: self.cfg.lr,
+            momentum: E::of(self.cfg.momentum),
+        };
+        self.state
+            .update(module, gradients, &rule)
+            .map_err(OptimizerUpdateError::DeviceError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START: [f64; 5] = [0.5, -1.0, 2.0, 0.0, 3.0];
+    const TARGET: [f64; 5] = [1.0, 1.0, -1.0, 0.5, 3.0];
+    const WEIGHT: [f64; 5] = [1.0, 2.0, 0.5, 3.0, 1.0];
+
+    /// Five SGD steps on sum(WEIGHT (p - TARGET)^2) from START; p after each step.
+    fn run<E: Float>(cfg: SgdConfig) -> Vec<[f64; 5]>
+    where
+        Cpu: Device<E>,
+    {
+        run_with::<E, _>(|p| Sgd::new(p, cfg).unwrap())
+    }
+
+    /// The same steps with the optimiser `build` makes.
+    fn run_with<E: Float, O: Optimizer<Tensor<Rank1<5>, E, Cpu>, Cpu, E>>(
+        build: impl FnOnce(&Tensor<Rank1<5>, E, Cpu>) -> O,
+    ) -> Vec<[f64; 5]>
+    where
+        Cpu: Device<E>,
+    {
+        let dev = Cpu::default();
+        let cast = |v: [f64; 5]| v.map(|x| E::from(x).unwrap());
+        let mut p: Tensor<Rank1<5>, E, Cpu> = dev.tensor(cast(START));
+        let target = dev.tensor(cast(TARGET));
+        let weight = dev.tensor(cast(WEIGHT));
+        let mut optimizer = build(&p);
+        (0..5)
+            .map(|_| {
+                let loss = ((p.leaky_trace() - target.clone()).square() * weight.clone()).sum();
+                optimizer.update(&mut p, &loss.backward()).unwrap();
+                p.array().map(|x| x.to_f64().unwrap())
+            })
+            .collect()
+    }
+
+    /// The same problem by `torch.optim.SGD`'s single-tensor algorithm (the buffer is a copy
+    /// of the gradient at the first step), in f64 with the analytic gradient.
+    fn torch_reference(cfg: SgdConfig) -> Vec<[f64; 5]> {
+        let (mut p, mut buffer) = (START, None::<[f64; 5]>);
+        (0..5)
+            .map(|_| {
+                let g: [f64; 5] = std::array::from_fn(|i| 2.0 * WEIGHT[i] * (p[i] - TARGET[i]));
+                let b = match buffer {
+                    None => g,
+                    Some(b) => std::array::from_fn(|i| cfg.momentum * b[i] + g[i]),
+                };
+                buffer = Some(b);
+                for i in 0..5 {
+                    p[i] -= cfg.lr * b[i];
+                }
+                p
+            })
+            .collect()
+    }
+
+    /// With the trainer's momentum, and without momentum.
+    const CONFIGS: [SgdConfig; 2] = [
+        SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+        },
+        SgdConfig {
+            lr: 0.1,
+            momentum: 0.0,
+        },
+    ];
+
+    #[test]
+    fn matches_torch_with_and_without_momentum() {
+        for cfg in CONFIGS {
+            let expected = torch_reference(cfg);
+            for (actual, tolerance) in [(run::<f64>(cfg), 1e-12), (run::<f32>(cfg), 1e-5)] {
+                for (step, (a, e)) in actual.iter().zip(&expected).enumerate() {
+                    for (x, y) in a.iter().zip(e) {
+                        assert!(
+                            (x - y).abs() <= tolerance * y.abs().max(1e-3),
+                            "{cfg:?} step {}: {a:?} vs torch {e:?}",
+                            step + 1
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn two_steps_by_hand() {
+        // p = 0, loss = 3 p: g = 3 at every step; buffers 3 then 0.9 * 3 + 3 = 5.7.
+        let dev = Cpu::default();
+        let mut p: Tensor<Rank1<1>, f64, Cpu> = dev.zeros();
+        let mut optimizer = Sgd::new(
+            &p,
+            SgdConfig {
+                lr: 0.5,
+                momentum: 0.9,
+            },
+        )
+        .unwrap();
+        let mut values = Vec::new();
+        for _ in 0..2 {
+            let loss = (p.leaky_trace() * 3.0).sum();
+            optimizer.update(&mut p, &loss.backward()).unwrap();
+            values.push(p.array()[0]);
+        }
+        assert_eq!(values, [-1.5, -1.5 - 0.5 * (0.9 * 3.0 + 3.0)]);
+        assert_eq!(optimizer.steps(), 2);
+    }
+
+    /// Steps of ours and of dfdx's, as bits.
+    fn ours_and_dfdx<E: Float>(cfg: SgdConfig) -> [Vec<[u64; 5]>; 2]
+    where
+        Cpu: Device<E>,
+    {
+        let bits = |steps: Vec<[f64; 5]>| steps.into_iter().map(|p| p.map(f64::to_bits)).collect();
+        [
+            bits(run::<E>(cfg)),
+            bits(run_with::<E, _>(|p| {
+                dfdx::optim::Sgd::new(
+                    p,
+                    dfdx::optim::SgdConfig {
+                        lr: cfg.lr,
+                        momentum: Some(dfdx::optim::Momentum::Classic(cfg.momentum)),
+                        weight_decay: None,
+                    },
+                )
+            })),
+        ]
+    }
+
+    #[test]
+    fn gives_dfdx_updates_bit_for_bit_in_f32_and_f64() {
+        for cfg in CONFIGS {
+            let [ours, dfdx] = ours_and_dfdx::<f32>(cfg);
+            assert_eq!(ours, dfdx, "{cfg:?}");
+            let [ours, dfdx] = ours_and_dfdx::<f64>(cfg);
+            assert_eq!(ours, dfdx, "{cfg:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_hyperparameters() {
+        let p: Tensor<Rank1<2>, f32, Cpu> = Cpu::default().zeros();
+        for (cfg, name) in [
+            (
+                SgdConfig {
+                    lr: -0.1,
+                    momentum: 0.9,
+                },
+                "lr",
+            ),
+            (
+                SgdConfig {
+                    lr: 0.1,
+                    momentum: f64::INFINITY,
+                },
+                "momentum",
+            ),
+        ] {
+            let error = Sgd::<_, f32, Cpu>::new(&p, cfg).unwrap_err();
+            assert_eq!(error.name, name);
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! What an optimiser remembers between updates, how an update walks the model with it, and how
+//! it is saved and restored by the model's tensor names.
+//!
+//! The model-generic parts are thin: a walk of the model's tensors by visitors that depend on
+//! neither the model nor the optimiser, so a model's walk is compiled once for all optimisers
+//! and each optimiser's rule once, not once per model or per tensor shape.
+
+use super::{OptimError, OptimizerKind};
+use crate::ops::Float;
+use crate::tensor_file::{TensorFile, TensorFileWriter, TensorProblem};
+use dfdx::nn::tensor_collection::{
+    RecursiveWalker, ScalarOptions, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
+    ViewTensorName, ViewTensorRef,
+};
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// A tensor's elements as one flat tensor.
+pub(super) type Flat<E, D> = Tensor<(usize,), E, D>;
+
+/// A step s and rate a, with which a parameter p becomes p - a s.
+pub(super) type Step<E, D> = (Flat<E, D>, f64);
+
+/// The metadata key of a state file's [`StateRecord`].
+const RECORD_KEY: &str = "rrcanet_optimizer";
+
+/// The metadata of a state file, as JSON.
+#[derive(Serialize, Deserialize)]
+struct StateRecord {
+    /// The optimiser's name (an [`OptimizerKind`]).
+    optimizer: String,
+    /// Updates done.
+    steps: usize,
+}
+
+/// How an optimiser updates one trainable tensor: its PyTorch rule for one step, with the
+/// step's hyperparameters.
+pub(super) trait UpdateRule<E: Dtype, D: Storage<E>, const N: usize> {
+    /// The starting value of each of a tensor's `N` state buffers.
+    fn initial_values(&self) -> [f64; N];
+
+    /// From the flattened `parameter` and `gradient`, updates the tensor's `buffers` and
+    /// returns its step.
+    fn step(
+        &self,
+        parameter: Flat<E, D>,
+        gradient: Flat<E, D>,
+        buffers: &mut [Flat<E, D>; N],
+    ) -> Result<Step<E, D>, D::Err>;
+}
+
+/// An optimiser's memory: its update count and `N` buffers per trainable tensor.
+#[derive(Debug)]
+pub(super) struct State<E: Dtype, D: Storage<E>, const N: usize> {
+    /// Updates done so far.
+    pub(super) steps: usize,
+    /// The buffers of each trainable tensor, in the model's visiting order; empty before the
+    /// first update, which creates them.
+    pub(super) buffers: Vec<[Flat<E, D>; N]>,
+}
+
+impl<E: Dtype, D: Storage<E>, const N: usize> Default for State<E, D, N> {
+    fn default() -> Self {
+        State {
+            steps: 0,
+            buffers: Vec::new(),
+        }
+    }
+}
+
+impl<E: Float, D: Device<E>, const N: usize> State<E, D, N> {
+    /// Applies `rule` to every trainable tensor of `model` (the caller has counted the step).
+    pub(super) fn update<M: TensorCollection<E, D>>(
+        &mut self,
+        model: &mut M,
+        gradients: &Gradients<E, D>,
+        rule: &dyn UpdateRule<E, D, N>,
+    ) -> Result<(), D::Err> {
+        let mut position = 0;
+        let mut step = |parameter: Flat<E, D>, gradient: Flat<E, D>| {
+            let step = self.step(position, rule, parameter, gradient);
+            position += 1;
+            step
+        };
+        M::iter_tensors(&mut RecursiveWalker {
+            m: model,
+            f: &mut Update {
+                gradients,
+                step: &mut step,
+            },
+        })?;
+        Ok(())
+    }
+
+    /// The step of the trainable tensor at `position`, whose buffers the first update creates.
+    fn step(
+        &mut self,
+        position: usize,
+        rule: &dyn UpdateRule<E, D, N>,
+        parameter: Flat<E, D>,
+        gradient: Flat<E, D>,
+    ) -> Result<Step<E, D>, D::Err> {
+        let flat = *parameter.shape();
+        if self.buffers.len() == position {
+            let device = parameter.device().clone();
+            let initial = rule.initial_values().map(|value| {
+                device
+                    .try_zeros_like(&flat)
+                    .and_then(|zeros| zeros.try_add(E::of(value)))
+            });
+            self.buffers.push(collect_array(initial)?);
+        }
+        let buffers = &mut self.buffers[position];
+        for buffer in buffers.iter() {
+            assert_eq!(
+                buffer.shape(),
+                &flat,
+                "optimizer state of tensor {position} does not fit this model: one optimizer serves one model"
+            );
+        }
+        rule.step(parameter, gradient, buffers)
+    }
+
+    /// Saves the state of `kind`, whose buffers are called `names`, for `model` to `path`.
+    pub(super) fn save<M: TensorCollection<E, D>>(
+        &self,
+        model: &M,
+        kind: OptimizerKind,
+        names: [&str; N],
+        path: &Path,
+    ) -> Result<(), OptimError> {
+        self.write(&trainable_tensors(model), kind, names, path)
+    }
+
+    /// The state of `kind`, whose buffers are called `names`, saved for `model` at `path`.
+    pub(super) fn load<M: TensorCollection<E, D>>(
+        model: &M,
+        kind: OptimizerKind,
+        names: [&str; N],
+        path: &Path,
+    ) -> Result<Self, OptimError> {
+        Self::read(trainable_tensors(model), kind, names, path)
+    }
+
+    fn write(
+        &self,
+        tensors: &TrainableTensors<D>,
+        kind: OptimizerKind,
+        names: [&str; N],
+        path: &Path,
+    ) -> Result<(), OptimError> {
+        let record = StateRecord {
+            optimizer: kind.name().to_string(),
+            steps: self.steps,
+        };
+        let mut file = TensorFileWriter::default();
+        file.metadata(
+            RECORD_KEY,
+            serde_json::to_string(&record).expect("a record serialises"),
+        );
+        for ((tensor, shape), buffers) in tensors.tensors.iter().zip(&self.buffers) {
+            for (name, buffer) in names.iter().zip(buffers) {
+                file.tensor(
+                    state_name(tensor, name),
+                    shape.clone(),
+                    &crate::ops::host_values(buffer),
+                );
+            }
+        }
+        Ok(file.write(path)?)
+    }
+
+    fn read(
+        tensors: TrainableTensors<D>,
+        kind: OptimizerKind,
+        names: [&str; N],
+        path: &Path,
+    ) -> Result<Self, OptimError> {
+        let file = TensorFile::read(path)?;
+        let steps = read_record(&file, kind)?;
+        // Before the first update there are no buffers yet.
+        let stored = if steps == 0 {
+            &[][..]
+        } else {
+            &tensors.tensors[..]
+        };
+        let expected: HashSet<String> = stored
+            .iter()
+            .flat_map(|(tensor, _)| names.map(|name| state_name(tensor, name)))
+            .collect();
+        if let Some(unexpected) = file.names().into_iter().find(|n| !expected.contains(n)) {
+            return Err(file.problem(&unexpected, TensorProblem::Unexpected).into());
+        }
+        let buffers = stored
+            .iter()
+            .map(|(tensor, shape)| {
+                collect_array(names.map(|name| {
+                    read_buffer(&file, &tensors.device, &state_name(tensor, name), shape)
+                }))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(State { steps, buffers })
+    }
+}
+
+/// The step count in `file`, which must be a state of `kind`.
+fn read_record(file: &TensorFile, kind: OptimizerKind) -> Result<usize, OptimError> {
+    let json = file
+        .metadata(RECORD_KEY)
+        .ok_or_else(|| OptimError::MissingRecord {
+            path: file.path().to_path_buf(),
+        })?;
+    let record: StateRecord = serde_json::from_str(json)
+        .map_err(|error| file.corrupt(format!("optimizer state record: {error}")))?;
+    if record.optimizer != kind.name() {
+        return Err(OptimError::OtherOptimizer {
+            path: file.path().to_path_buf(),
+            found: record.optimizer,
+            expected: kind,
+        });
+    }
+    Ok(record.steps)
+}
+
+/// State tensor `name` of `file`, of the model's tensor `shape`, as a flat tensor on `device`.
+fn read_buffer<E: Float, D: Device<E>>(
+    file: &TensorFile,
+    device: &Option<D>,
+    name: &str,
+    shape: &[usize],
+) -> Result<Flat<E, D>, OptimError> {
+    let values = file.tensor::<E>(name, shape)?;
+    let length = values.len();
+    device
+        .as_ref()
+        .expect("a trainable tensor's device")
+        .try_tensor_from_vec(values, (length,))
+        .map_err(OptimError::device)
+}
+
+/// The name in a state file of buffer `buffer` of the model's tensor `tensor`.
+fn state_name(tensor: &str, buffer: &str) -> String {
+    if tensor.is_empty() {
+        buffer.to_string()
+    } else {
+        format!("{tensor}.{buffer}")
+    }
+}
+
+/// The `N` results of `items` as an array, or the first error.
+fn collect_array<T, Error, const N: usize>(items: [Result<T, Error>; N]) -> Result<[T; N], Error> {
+    let items = items.into_iter().collect::<Result<Vec<T>, Error>>()?;
+    Ok(items
+        .try_into()
+        .unwrap_or_else(|_: Vec<T>| unreachable!("N results give N items")))
+}
+
+/// A model's trainable tensors: names and shapes in visiting order, and their device.
+struct TrainableTensors<D> {
+    tensors: Vec<(String, Vec<usize>)>,
+    device: Option<D>,
+}
+
+fn trainable_tensors<M: TensorCollection<E, D>, E: Dtype, D: Device<E>>(
+    model: &M,
+) -> TrainableTensors<D> {
+    let mut visitor = TrainableTensors {
+        tensors: Vec::new(),
+        device: None,
+    };
+    let visited: Result<_, std::convert::Infallible> = M::iter_tensors(&mut RecursiveWalker {
+        m: (model, String::new()),
+        f: &mut visitor,
+    });
+    visited.unwrap_or_else(|never| match never {});
+    visitor
+}
+
+impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for TrainableTensors<D> {
+    type Viewer = (ViewTensorRef, ViewTensorName);
+    type Err = std::convert::Infallible;
+    type E2 = E;
+    type D2 = D;
+
+    fn visit<S: Shape>(
+        &mut self,
+        options: TensorOptions<S, E, D>,
+        (tensor, name): (&Tensor<S, E, D>, String),
+    ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
+        if options.do_gradient_update {
+            self.tensors.push((name, tensor.shape().concrete().into()));
+            self.device.get_or_insert_with(|| tensor.device().clone());
+        }
+        Ok(None)
+    }
+
+    fn visit_scalar<N: num_traits::NumCast>(
+        &mut self,
+        _: ScalarOptions<N>,
+        _: (&N, String),
+    ) -> Result<Option<N>, Self::Err> {
+        Ok(None)
+    }
+}
+
+/// What an update does with each trainable tensor in turn: its flattened parameter and gradient
+/// in, its step out.
+type TensorStep<'a, E, D> =
+    dyn FnMut(Flat<E, D>, Flat<E, D>) -> Result<Step<E, D>, <D as HasErr>::Err> + 'a;
+
+/// One update: hands every trainable tensor, flattened, with its gradient to `step` and applies
+/// the step it returns. It depends on neither the model nor the optimiser, so the walk of a
+/// model's tensors is compiled once for every optimiser.
+struct Update<'a, E: Dtype, D: Storage<E>> {
+    gradients: &'a Gradients<E, D>,
+    step: &'a mut TensorStep<'a, E, D>,
+}
+
+impl<E: Float, D: Device<E>> TensorVisitor<E, D> for Update<'_, E, D> {
+    type Viewer = ViewTensorMut;
+    type Err = D::Err;
+    type E2 = E;
+    type D2 = D;
+
+    fn visit<S: Shape>(
+        &mut self,
+        options: TensorOptions<S, E, D>,
+        parameter: &mut Tensor<S, E, D>,
+    ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
+        if !options.do_gradient_update {
+            return Ok(None);
+        }
+        let flat = (parameter.shape().num_elements(),);
+        let gradient = self.gradients.get(parameter).try_reshape_like(&flat)?;
+        let (step, rate) = (self.step)(parameter.clone().try_reshape_like(&flat)?, gradient)?;
+        parameter.try_axpy(1.0, &step.try_reshape_like(parameter.shape())?, -rate)?;
+        Ok(None)
+    }
+}
