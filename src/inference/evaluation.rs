@@ -55,14 +55,15 @@ pub fn evaluate(
     roc_bins: usize,
     out: Option<&Path>,
 ) -> Result<EvaluationReport, PredictError> {
-    let indices = dataset
-        .split(part)
-        .map(<[usize]>::to_vec)
-        .ok_or_else(|| PredictError::MissingPart {
-            dataset: dataset.root.clone(),
-            scheme: dataset.scheme.name.clone(),
-            part: part.to_string(),
-        })?;
+    let indices =
+        dataset
+            .split(part)
+            .map(<[usize]>::to_vec)
+            .ok_or_else(|| PredictError::MissingPart {
+                dataset: dataset.root.clone(),
+                scheme: dataset.scheme.name.clone(),
+                part: part.to_string(),
+            })?;
     let multiple = detector.size_multiple();
     let transform = match resolution {
         Resolution::Resize(size) if size == 0 || !size.is_multiple_of(multiple) => {
@@ -107,13 +108,8 @@ pub fn evaluate(
             let name = format!("{}.png", prediction.id);
             outputs::write_mask(&out.join("masks").join(&name), height, width, &predicted)?;
             let image = &dataset.samples[by_id[prediction.id.as_str()]].image;
-            let gray = resize_bilinear(
-                &image.luminance(),
-                image.height,
-                image.width,
-                height,
-                width,
-            );
+            let gray =
+                resize_bilinear(&image.luminance(), image.height, image.width, height, width);
             outputs::write_overlay(
                 &out.join("overlays").join(&name),
                 height,

@@ -9,7 +9,7 @@ use crate::loss::{Loss, LossError, SegmentationLoss};
 use crate::nn::Backend;
 use crate::ops::{Image, OpError};
 use crate::optim::{OptimError, Optimizer, OptimizerKind};
-use dfdx::nn::{BuildModule, NumParams, ZeroGrads};
+use dfdx::nn::{NumParams, ZeroGrads};
 use dfdx::prelude::{Backward, Const, Cpu, Gradients, Tensor, TensorCollection, Trace};
 use std::path::{Path, PathBuf};
 
@@ -51,7 +51,9 @@ pub struct ModelCost {
 /// Why a detector could not be made or used.
 #[derive(Debug, thiserror::Error)]
 pub enum DetectorError {
-    #[error("this build has no CUDA support; rebuild with `cargo build --release --features cuda`")]
+    #[error(
+        "this build has no CUDA support; rebuild with `cargo build --release --features cuda`"
+    )]
     NoCudaSupport,
     #[error("no usable CUDA device: {0}")]
     NoCudaDevice(String),
@@ -61,14 +63,18 @@ pub enum DetectorError {
     NoCheckpoint(PathBuf),
     #[error("{0}: no best.safetensors or last.safetensors in this run directory")]
     EmptyRunDirectory(PathBuf),
-    #[error("{values} input values are not {count} images of {INPUT_CHANNELS} x {height} x {width}")]
+    #[error(
+        "{values} input values are not {count} images of {INPUT_CHANNELS} x {height} x {width}"
+    )]
     InputSize {
         values: usize,
         count: usize,
         height: usize,
         width: usize,
     },
-    #[error("{masks} mask values are not one {height} x {width} mask per image of a batch of {count}")]
+    #[error(
+        "{masks} mask values are not one {height} x {width} mask per image of a batch of {count}"
+    )]
     MaskSize {
         masks: usize,
         count: usize,
@@ -91,7 +97,9 @@ pub enum DetectorError {
 
 /// A detector: a named configuration with its weights on a device, in eval mode for
 /// [`Detector::predict`] and in train mode for [`Detector::train_step`].
-pub trait Detector: Send + Sync {
+///
+/// No `Send`/`Sync` bound: dfdx's CUDA device holds raw CUDA stream pointers and is neither.
+pub trait Detector {
     /// The configuration.
     fn name(&self) -> ModelName;
     /// Where it runs.
@@ -101,7 +109,7 @@ pub trait Detector: Send + Sync {
     /// Parameters, paper FLOPs and executed MACs for one `height` x `width` image.
     fn cost(&self, height: usize, width: usize) -> ModelCost;
     /// Eval mode: the logits of the prediction, `count` x 1 x `height` x `width`, row-major.
-    /// Nothing is modified, so several threads may predict at once.
+    /// Nothing is modified.
     fn predict(&self, images: Images<'_>) -> Result<Vec<f32>, DetectorError>;
     /// Sets the final conv's bias to logit(`prior`), so that every pixel starts at target
     /// probability `prior` (0.01 gives -4.6).
@@ -156,12 +164,8 @@ fn cuda(_name: ModelName, _seed: u64) -> Result<Box<dyn Detector>, DetectorError
 }
 
 /// The name -> type table: the configuration `name` as a detector on `device`.
-fn on_device<D: Backend<f32> + Send + Sync>(
-    name: ModelName,
-    kind: DeviceKind,
-    device: D,
-) -> Box<dyn Detector> {
-    crate::with_model!(name, M => Box::new(Typed::<M<INPUT_CHANNELS, f32, D>, D>::new(name, kind, device)))
+fn on_device<D: Backend<f32>>(name: ModelName, kind: DeviceKind, device: D) -> Box<dyn Detector> {
+    with_model!(name, M => Box::new(Typed::<M<INPUT_CHANNELS, f32, D>, D>::new(name, kind, device)))
 }
 
 /// A trained detector read from disk, and the checkpoint file it came from.
@@ -272,8 +276,8 @@ where
 
 impl<M, D> Detector for Typed<M, D>
 where
-    M: Segmenter<INPUT_CHANNELS, f32, D> + TensorCollection<f32, D> + Send + Sync,
-    D: Backend<f32> + Send + Sync,
+    M: Segmenter<INPUT_CHANNELS, f32, D> + TensorCollection<f32, D>,
+    D: Backend<f32>,
 {
     fn name(&self) -> ModelName {
         self.name
@@ -301,6 +305,7 @@ where
         let input = self.input(images)?;
         let prediction = self
             .model
+            .clone()
             .forward_eval(input)?
             .pop()
             .expect("a model returns at least one logit map");
