@@ -5,15 +5,11 @@
 //! Files are written atomically, through the one tensor-file codec ([`crate::tensor_file`]).
 
 use super::ModelName;
+use crate::nn::tensors::{for_each_tensor, for_each_tensor_mut};
 use crate::nn::Backend;
 use crate::ops::Float;
 use crate::tensor_file::{dtype_name, TensorFile, TensorFileError, TensorFileWriter};
-use dfdx::nn::tensor_collection::{
-    RecursiveWalker, ScalarOptions, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
-    ViewTensorName, ViewTensorRef,
-};
-use dfdx::prelude::{Shape, Tensor};
-use dfdx::shapes::HasShape;
+use dfdx::nn::tensor_collection::TensorCollection;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -133,11 +129,11 @@ where
         RECORD_KEY,
         serde_json::to_string(record).expect("a record serialises"),
     );
-    let visited: Result<_, std::convert::Infallible> = M::iter_tensors(&mut RecursiveWalker {
-        m: (model, String::new()),
-        f: &mut Writer { file: &mut file },
+    let written: Result<(), std::convert::Infallible> = for_each_tensor(model, |info, tensor| {
+        file.tensor(info.name.to_string(), tensor.dimensions(), &tensor.values());
+        Ok(())
     });
-    visited.unwrap_or_else(|never| match never {});
+    written.unwrap_or_else(|never| match never {});
     Ok(file.write(path)?)
 }
 
@@ -166,11 +162,10 @@ where
             expected: Box::new(expected.clone()),
         });
     }
-    M::iter_tensors(&mut RecursiveWalker {
-        m: (model, String::new()),
-        f: &mut Reader { file: &file },
-    })?;
-    Ok(())
+    Ok(for_each_tensor_mut(model, |info, tensor| {
+        tensor.set_values(&file.tensor::<E>(info.name, &tensor.dimensions())?);
+        Ok::<(), TensorFileError>(())
+    })?)
 }
 
 fn record_of(file: &TensorFile) -> Result<ModelRecord, CheckpointError> {
@@ -181,67 +176,4 @@ fn record_of(file: &TensorFile) -> Result<ModelRecord, CheckpointError> {
         })?;
     serde_json::from_str(json)
         .map_err(|error| file.corrupt(format!("model record: {error}")).into())
-}
-
-/// Adds every tensor to a tensor file.
-struct Writer<'a> {
-    file: &'a mut TensorFileWriter,
-}
-
-impl<E: Float, D: Backend<E>> TensorVisitor<E, D> for Writer<'_> {
-    type Viewer = (ViewTensorRef, ViewTensorName);
-    type Err = std::convert::Infallible;
-    type E2 = E;
-    type D2 = D;
-
-    fn visit<S: Shape>(
-        &mut self,
-        _: TensorOptions<S, E, D>,
-        (tensor, name): (&Tensor<S, E, D>, String),
-    ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
-        self.file.tensor(
-            name,
-            tensor.shape().concrete().into(),
-            &crate::ops::host_values(tensor),
-        );
-        Ok(None)
-    }
-
-    fn visit_scalar<N: num_traits::NumCast>(
-        &mut self,
-        _: ScalarOptions<N>,
-        _: (&N, String),
-    ) -> Result<Option<N>, Self::Err> {
-        Ok(None)
-    }
-}
-
-/// Copies stored tensors into a model.
-struct Reader<'a> {
-    file: &'a TensorFile,
-}
-
-impl<E: Float, D: Backend<E>> TensorVisitor<E, D> for Reader<'_> {
-    type Viewer = (ViewTensorMut, ViewTensorName);
-    type Err = TensorFileError;
-    type E2 = E;
-    type D2 = D;
-
-    fn visit<S: Shape>(
-        &mut self,
-        _: TensorOptions<S, E, D>,
-        (tensor, name): (&mut Tensor<S, E, D>, String),
-    ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
-        let shape: Vec<usize> = tensor.shape().concrete().into();
-        tensor.copy_from(&self.file.tensor::<E>(&name, &shape)?);
-        Ok(None)
-    }
-
-    fn visit_scalar<N: num_traits::NumCast>(
-        &mut self,
-        _: ScalarOptions<N>,
-        _: (&mut N, String),
-    ) -> Result<Option<N>, Self::Err> {
-        Ok(None)
-    }
 }

@@ -6,10 +6,11 @@
 use super::checkpoint::{load_checkpoint, read_record, save_checkpoint};
 use super::{CheckpointError, ModelName, ModelRecord, Segmenter};
 use crate::loss::{Loss, LossError, SegmentationLoss};
+use crate::nn::tensors::trainable_parameters;
 use crate::nn::Backend;
 use crate::ops::{Image, OpError};
 use crate::optim::{OptimError, Optimizer, OptimizerKind};
-use dfdx::nn::{NumParams, ZeroGrads};
+use dfdx::nn::ZeroGrads;
 use dfdx::prelude::{Backward, Const, Cpu, Gradients, Tensor, TensorCollection, Trace};
 use std::path::{Path, PathBuf};
 
@@ -295,7 +296,7 @@ where
         let tally = self.model.complexity(height, width);
         ModelCost {
             model: self.name,
-            params: self.model.num_trainable_params(),
+            params: trainable_parameters(&self.model),
             paper_flops: tally.paper_flops,
             macs: tally.macs,
         }

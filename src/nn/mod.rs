@@ -24,6 +24,7 @@ mod head;
 mod init;
 mod residual;
 mod reusable;
+pub mod tensors;
 
 pub use attention::{Attention, ChannelAttention, NoAttention};
 pub use complexity::{Complexity, Tally};

@@ -99,21 +99,6 @@ impl<M, E: Dtype, D: Storage<E>> Adagrad<M, E, D> {
     pub fn steps(&self) -> usize {
         self.state.steps
     }
-
-    /// The accumulated squared gradients, one flat tensor per trainable tensor in the model's
-    /// visiting order (empty before the first update): with [`Adagrad::steps`], what the run
-    /// directory saves today ([`Adagrad::save_state`] saves them by tensor name).
-    pub fn state_sums(&self) -> &[Tensor<(usize,), E, D>] {
-        self.state.buffers.as_flattened()
-    }
-
-    /// Continues from a state given as [`Adagrad::state_sums`] and [`Adagrad::steps`].
-    pub fn restore(&mut self, steps: usize, state_sums: Vec<Tensor<(usize,), E, D>>) {
-        self.state = State {
-            steps,
-            buffers: state_sums.into_iter().map(|sum| [sum]).collect(),
-        };
-    }
 }
 
 impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Adagrad<M, E, D> {

@@ -1,17 +1,15 @@
 //! What an optimiser remembers between updates, how an update walks the model with it, and how
 //! it is saved and restored by the model's tensor names.
 //!
-//! The model-generic parts are thin: a walk of the model's tensors by visitors that depend on
-//! neither the model nor the optimiser, so a model's walk is compiled once for all optimisers
-//! and each optimiser's rule once, not once per model or per tensor shape.
+//! The model-generic parts are thin: the model's tensors come through the shape-erased walks of
+//! [`crate::nn::tensors`], so a model's walk is compiled once for every optimiser (and for
+//! checkpoints), and each optimiser's rule once, not once per model or per tensor shape.
 
 use super::{OptimError, OptimizerKind};
+use crate::nn::tensors::{for_each_tensor, for_each_tensor_mut};
 use crate::ops::Float;
 use crate::tensor_file::{TensorFile, TensorFileWriter, TensorProblem};
-use dfdx::nn::tensor_collection::{
-    RecursiveWalker, ScalarOptions, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut,
-    ViewTensorName, ViewTensorRef,
-};
+use dfdx::nn::tensor_collection::TensorCollection;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -79,19 +77,15 @@ impl<E: Float, D: Device<E>, const N: usize> State<E, D, N> {
         rule: &dyn UpdateRule<E, D, N>,
     ) -> Result<(), D::Err> {
         let mut position = 0;
-        let mut step = |parameter: Flat<E, D>, gradient: Flat<E, D>| {
-            let step = self.step(position, rule, parameter, gradient);
+        for_each_tensor_mut(model, |info, parameter| {
+            if !info.trainable {
+                return Ok(());
+            }
+            let gradient = parameter.gradient(gradients)?;
+            let (step, rate) = self.step(position, rule, parameter.flat()?, gradient)?;
             position += 1;
-            step
-        };
-        M::iter_tensors(&mut RecursiveWalker {
-            m: model,
-            f: &mut Update {
-                gradients,
-                step: &mut step,
-            },
-        })?;
-        Ok(())
+            parameter.add_scaled(&step, -rate)
+        })
     }
 
     /// The step of the trainable tensor at `position`, whose buffers the first update creates.
@@ -263,79 +257,22 @@ struct TrainableTensors<D> {
     device: Option<D>,
 }
 
-fn trainable_tensors<M: TensorCollection<E, D>, E: Dtype, D: Device<E>>(
+fn trainable_tensors<M: TensorCollection<E, D>, E: Float, D: Device<E>>(
     model: &M,
 ) -> TrainableTensors<D> {
-    let mut visitor = TrainableTensors {
+    let mut trainable = TrainableTensors {
         tensors: Vec::new(),
         device: None,
     };
-    let visited: Result<_, std::convert::Infallible> = M::iter_tensors(&mut RecursiveWalker {
-        m: (model, String::new()),
-        f: &mut visitor,
+    let listed: Result<(), std::convert::Infallible> = for_each_tensor(model, |info, tensor| {
+        if info.trainable {
+            trainable
+                .tensors
+                .push((info.name.to_string(), tensor.dimensions()));
+            trainable.device.get_or_insert_with(|| tensor.device());
+        }
+        Ok(())
     });
-    visited.unwrap_or_else(|never| match never {});
-    visitor
-}
-
-impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for TrainableTensors<D> {
-    type Viewer = (ViewTensorRef, ViewTensorName);
-    type Err = std::convert::Infallible;
-    type E2 = E;
-    type D2 = D;
-
-    fn visit<S: Shape>(
-        &mut self,
-        options: TensorOptions<S, E, D>,
-        (tensor, name): (&Tensor<S, E, D>, String),
-    ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
-        if options.do_gradient_update {
-            self.tensors.push((name, tensor.shape().concrete().into()));
-            self.device.get_or_insert_with(|| tensor.device().clone());
-        }
-        Ok(None)
-    }
-
-    fn visit_scalar<N: num_traits::NumCast>(
-        &mut self,
-        _: ScalarOptions<N>,
-        _: (&N, String),
-    ) -> Result<Option<N>, Self::Err> {
-        Ok(None)
-    }
-}
-
-/// What an update does with each trainable tensor in turn: its flattened parameter and gradient
-/// in, its step out.
-type TensorStep<'a, E, D> =
-    dyn FnMut(Flat<E, D>, Flat<E, D>) -> Result<Step<E, D>, <D as HasErr>::Err> + 'a;
-
-/// One update: hands every trainable tensor, flattened, with its gradient to `step` and applies
-/// the step it returns. It depends on neither the model nor the optimiser, so the walk of a
-/// model's tensors is compiled once for every optimiser.
-struct Update<'a, E: Dtype, D: Storage<E>> {
-    gradients: &'a Gradients<E, D>,
-    step: &'a mut TensorStep<'a, E, D>,
-}
-
-impl<E: Float, D: Device<E>> TensorVisitor<E, D> for Update<'_, E, D> {
-    type Viewer = ViewTensorMut;
-    type Err = D::Err;
-    type E2 = E;
-    type D2 = D;
-
-    fn visit<S: Shape>(
-        &mut self,
-        options: TensorOptions<S, E, D>,
-        parameter: &mut Tensor<S, E, D>,
-    ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
-        if !options.do_gradient_update {
-            return Ok(None);
-        }
-        let flat = (parameter.shape().num_elements(),);
-        let gradient = self.gradients.get(parameter).try_reshape_like(&flat)?;
-        let (step, rate) = (self.step)(parameter.clone().try_reshape_like(&flat)?, gradient)?;
-        parameter.try_axpy(1.0, &step.try_reshape_like(parameter.shape())?, -rate)?;
-        Ok(None)
-    }
+    listed.unwrap_or_else(|never| match never {});
+    trainable
 }
