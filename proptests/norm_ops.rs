@@ -1,7 +1,6 @@
 //! Batch normalisation, bilinear upsampling and the DIAAM aggregation, our CPU kernels and
-//! their dfdx compositions
-//! (what the CUDA device runs), against the naive definitions in
-//! `rrcanet::ops::norm_reference`, over random shapes, modes and epilogues, in f32 and f64.
+//! their dfdx compositions (what the CUDA device runs), against the naive definitions in each
+//! op's `reference` module, over random shapes, modes and epilogues, in f32 and f64.
 
 use dfdx::nn::builders::BatchNorm2D as BatchNorm2DBuilder;
 use dfdx::nn::modules::BatchNorm2D;
@@ -12,13 +11,16 @@ use dfdx::prelude::{
 use proptest::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rrcanet::ops::attention::composed_attention_aggregation;
-use rrcanet::ops::batch_norm::composed_batch_norm2d;
-use rrcanet::ops::norm_reference::{
-    attention_aggregation as reference_attention, attention_aggregation_backward, channel_mean_var,
-    upsample_bilinear2x, upsample_bilinear2x_backward, BatchNormReference, NchwShape,
+use rrcanet::ops::attention::reference::{
+    attention_aggregation as reference_attention, attention_aggregation_backward,
 };
+use rrcanet::ops::batch_norm::composed_batch_norm2d;
+use rrcanet::ops::batch_norm::reference::{channel_mean_var, BatchNormReference};
 use rrcanet::ops::upsample::composed_upsample_bilinear2x;
-use rrcanet::ops::{AttentionOps, BatchNormMode, BatchNormOps, Epilogue, Float, UpsampleOps};
+use rrcanet::ops::upsample::reference::{upsample_bilinear2x, upsample_bilinear2x_backward};
+use rrcanet::ops::{
+    AttentionOps, BatchNormMode, BatchNormOps, Epilogue, Float, NchwShape, UpsampleOps,
+};
 
 const C: usize = 3;
 

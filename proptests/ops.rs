@@ -1,10 +1,14 @@
-//! Our fast conv and max-pool kernels (forward and backward, through dfdx's tape) agree with the
-//! naive reference kernels of `rrcanet::ops::reference` on random shapes and data.
+//! Every convolution algorithm and our max-pool kernels (forward and backward, through dfdx's
+//! tape) agree with the naive reference kernels of `rrcanet::ops::conv::reference` and
+//! `rrcanet::ops::pool::reference` on random shapes and data.
 
 use dfdx::prelude::*;
 use proptest::prelude::*;
-use rrcanet::ops::reference::{self, ConvShape};
-use rrcanet::ops::{conv2d, max_pool2x2, Bias, ConvWeight, Image, OpError};
+use rrcanet::ops::conv::reference;
+use rrcanet::ops::pool::reference as pool_reference;
+use rrcanet::ops::{
+    conv2d, conv2d_with, max_pool2x2, Bias, ConvAlgorithm, ConvShape, ConvWeight, Image, OpError,
+};
 
 /// Tolerance for f32 sums of up to a few hundred products of values of order one.
 fn assert_close(ours: &[f32], reference: &[f32], what: &str) -> Result<(), TestCaseError> {
@@ -22,8 +26,8 @@ fn assert_close(ours: &[f32], reference: &[f32], what: &str) -> Result<(), TestC
     Ok(())
 }
 
-/// Runs conv forward and backward (loss = sum(out * mix)) and compares output and every
-/// gradient with the reference kernels.
+/// Runs conv forward and backward (loss = sum(out * mix)) with every algorithm and compares
+/// output and every gradient with the reference kernels.
 fn check_conv<const I: usize, const O: usize, const K: usize>(
     seed: u64,
     batch: usize,
@@ -36,22 +40,11 @@ fn check_conv<const I: usize, const O: usize, const K: usize>(
     let w: ConvWeight<O, I, K, f32, Cpu> = dev.sample_normal();
     let b: Bias<O, f32, Cpu> = dev.sample_normal();
     let mix: Image<O, f32, Cpu> = dev.sample_normal_like(&(batch, Const, height, width));
-    let shape = ConvShape {
-        batch,
-        in_channels: I,
-        out_channels: O,
-        height,
-        width,
-        kernel: K,
-    };
+    let shape = ConvShape::of::<I, O, K>(x.shape());
     let bias = with_bias.then_some(&b);
     let bias_data = with_bias.then(|| b.as_vec());
 
-    let out = conv2d(x.leaky_trace(), &w, bias).unwrap();
     let expected = reference::conv2d_forward(shape, &x.as_vec(), &w.as_vec(), bias_data.as_deref());
-    assert_close(&out.as_vec(), &expected, "output")?;
-
-    let grads = (out * mix.clone()).sum().backward();
     let mut grad_input = vec![0.0; x.as_vec().len()];
     let mut grad_weight = vec![0.0; w.as_vec().len()];
     let mut grad_bias = vec![0.0; O];
@@ -64,10 +57,24 @@ fn check_conv<const I: usize, const O: usize, const K: usize>(
         &mut grad_weight,
         Some(&mut grad_bias),
     );
-    assert_close(&grads.get(&x).as_vec(), &grad_input, "input gradient")?;
-    assert_close(&grads.get(&w).as_vec(), &grad_weight, "weight gradient")?;
-    if with_bias {
-        assert_close(&grads.get(&b).as_vec(), &grad_bias, "bias gradient")?;
+    for algorithm in ConvAlgorithm::ALL {
+        let what = |name: &str| format!("{algorithm:?}: {name}");
+        let out = conv2d_with(algorithm, x.leaky_trace(), &w, bias).unwrap();
+        assert_close(&out.as_vec(), &expected, &what("output"))?;
+        let grads = (out * mix.clone()).sum().backward();
+        assert_close(
+            &grads.get(&x).as_vec(),
+            &grad_input,
+            &what("input gradient"),
+        )?;
+        assert_close(
+            &grads.get(&w).as_vec(),
+            &grad_weight,
+            &what("weight gradient"),
+        )?;
+        if with_bias {
+            assert_close(&grads.get(&b).as_vec(), &grad_bias, &what("bias gradient"))?;
+        }
     }
     Ok(())
 }
@@ -125,11 +132,11 @@ proptest! {
         let mix: Image<4, f32, Cpu> =
             dev.sample_normal_like(&(batch, Const, half_height, half_width));
         let out = max_pool2x2(x.leaky_trace()).unwrap();
-        let (values, argmax) = reference::max_pool2x2_forward(batch * 4, height, width, &x.as_vec());
+        let (values, argmax) = pool_reference::max_pool2x2_forward(batch * 4, height, width, &x.as_vec());
         prop_assert_eq!(out.as_vec(), values);
         let grads = (out * mix.clone()).sum().backward();
         let mut grad_input = vec![0.0; x.as_vec().len()];
-        reference::max_pool2x2_backward(&argmax, &mix.as_vec(), &mut grad_input);
+        pool_reference::max_pool2x2_backward(&argmax, &mix.as_vec(), &mut grad_input);
         prop_assert_eq!(grads.get(&x).as_vec(), grad_input);
     }
 
@@ -151,5 +158,12 @@ fn conv_rejects_even_kernels() {
     let dev = Cpu::default();
     let x: Image<2, f32, Cpu> = dev.zeros_like(&(1, Const, 4, 4));
     let w: ConvWeight<2, 2, 2, f32, Cpu> = dev.zeros();
-    assert!(matches!(conv2d(x, &w, None), Err(OpError::EvenKernel(2))));
+    assert!(matches!(
+        conv2d(x.clone(), &w, None),
+        Err(OpError::EvenKernel(2))
+    ));
+    for algorithm in ConvAlgorithm::ALL {
+        let outcome = conv2d_with(algorithm, x.clone(), &w, None);
+        assert!(matches!(outcome, Err(OpError::EvenKernel(2))));
+    }
 }

@@ -1,34 +1,36 @@
-//! Differentiable image ops that dfdx 0.13 offers only behind its `nightly` feature (which no
-//! longer compiles): 2-D convolution with same zero padding and 2 x 2 max-pooling.
+//! Differentiable image ops that dfdx 0.13 lacks on stable Rust: 2-D convolution with same
+//! zero padding, 2 x 2 max-pooling, batch normalisation with its residual epilogues, bilinear
+//! 2x upsampling and the DIAAM aggregation.
 //!
 //! Tensors are NCHW with the channel count in the type (`Const<C>`) and batch, height and
-//! width as `usize`. Each op is a method of [`SpatialOps`], implemented per device: the CPU
-//! device runs our own forward and backward kernels registered on dfdx's tape; the CUDA
-//! device composes dfdx ops that exist there. The tape travels with the input `x`; weights
-//! are read by reference, and their gradients accumulate, so one weight used several times in
-//! a graph receives the sum of its uses' gradients.
+//! width as `usize`. Every op is a folder of the same shape: `mod.rs` (the device trait, the
+//! public function, the shape checks), `cpu.rs` (the CPU device: our kernels on dfdx's tape,
+//! through `tape.rs`), `kernels.rs` (those kernels on plain slices; `direct.rs` for the
+//! convolution), `composed.rs` (the op composed from dfdx ops: the CUDA device's version,
+//! tested on the CPU), `reference.rs` (the naive f64 definition the tests compare with) and
+//! `tests.rs`. The tape travels with the input `x`; weights are read by reference, and their
+//! gradients accumulate, so one weight used several times in a graph receives the sum of its
+//! uses' gradients.
 
 pub mod attention;
 pub mod batch_norm;
-#[cfg(any(feature = "cuda", test))]
-mod composed;
-mod cpu;
-#[cfg(feature = "cuda")]
-mod cuda;
-mod direct;
-pub mod norm_reference;
-mod pool;
-pub mod reference;
+pub mod conv;
+pub mod pool;
 mod simd;
+mod tape;
+#[cfg(test)]
+mod test_support;
 pub mod upsample;
 
-use dfdx::prelude::{Const, Dtype, NoneTape, Tape, Tensor};
+use dfdx::prelude::{Const, Dtype, NoneTape, Tensor};
 use dfdx::tensor::Storage;
 
 pub use attention::{attention_aggregation, AttentionOps, ChannelWeights};
 pub use batch_norm::{
     batch_norm2d, batch_norm2d_add_relu, batch_norm2d_relu, BatchNormMode, BatchNormOps, Epilogue,
 };
+pub use conv::{conv2d, conv2d_with, ConvAlgorithm, ConvOps, ConvShape};
+pub use pool::{max_pool2x2, PoolOps};
 pub use upsample::{upsample_bilinear2x, UpsampleOps};
 
 /// A batch of images with `C` channels: (batch, C, height, width).
@@ -40,6 +42,55 @@ pub type ConvWeight<const O: usize, const I: usize, const K: usize, E, D> =
 /// One bias per output channel.
 pub type Bias<const O: usize, E, D> = Tensor<(Const<O>,), E, D>;
 
+/// The sizes of a batch of images as plain numbers, channels included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NchwShape {
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl NchwShape {
+    /// The sizes of an [`Image`] shape.
+    pub fn of<const C: usize>(shape: &(usize, Const<C>, usize, usize)) -> Self {
+        let (batch, _, height, width) = *shape;
+        NchwShape {
+            batch,
+            channels: C,
+            height,
+            width,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.batch * self.channels * self.height * self.width
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Index of element (b, c, y, x).
+    pub fn index(&self, b: usize, c: usize, y: usize, x: usize) -> usize {
+        ((b * self.channels + c) * self.height + y) * self.width + x
+    }
+
+    /// The channel of the element at `index`.
+    pub fn channel_of(&self, index: usize) -> usize {
+        (index / (self.height * self.width)) % self.channels
+    }
+}
+
+/// The devices our ops run on, as far as choosing an algorithm goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    Cpu,
+    Cuda,
+}
+
 /// What can go wrong in an op: shapes the op does not define, or the device failing.
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
@@ -47,15 +98,22 @@ pub enum OpError {
     OddPoolSize { height: usize, width: usize },
     #[error("same-padding convolution needs an odd kernel size, got {0}")]
     EvenKernel(usize),
-    #[error("batch norm: the shortcut's shape {shortcut:?} differs from the input's {input:?}")]
-    ShortcutShape {
-        input: (usize, usize, usize, usize),
-        shortcut: (usize, usize, usize, usize),
+    #[error("{op}: {input} of shape {found}, expected {expected}")]
+    ShapeMismatch {
+        op: &'static str,
+        input: &'static str,
+        expected: String,
+        found: String,
     },
     #[error(
         "batch norm: training needs more than one value per channel (batch x height x width), got {0}"
     )]
     SingleValueBatch(usize),
+    #[error("the {algorithm:?} convolution does not run on the {device:?} device")]
+    AlgorithmUnavailable {
+        algorithm: ConvAlgorithm,
+        device: DeviceKind,
+    },
     #[error("device error: {0}")]
     Device(String),
 }
@@ -66,18 +124,20 @@ impl OpError {
     }
 }
 
-/// Same padding (K / 2 on each side) keeps the image size only for odd kernels.
-fn check_conv_kernel(kernel: usize) -> Result<(), OpError> {
-    if kernel.is_multiple_of(2) {
-        return Err(OpError::EvenKernel(kernel));
-    }
-    Ok(())
-}
-
-/// 2 x 2 pooling with stride 2 covers the image exactly only for even sizes.
-fn check_pool_size(height: usize, width: usize) -> Result<(), OpError> {
-    if !height.is_multiple_of(2) || !width.is_multiple_of(2) {
-        return Err(OpError::OddPoolSize { height, width });
+/// [`OpError::ShapeMismatch`] unless the `input` of `op` has the `expected` shape.
+fn check_shape<S: dfdx::shapes::Shape>(
+    op: &'static str,
+    input: &'static str,
+    expected: &S,
+    found: &S,
+) -> Result<(), OpError> {
+    if expected != found {
+        return Err(OpError::ShapeMismatch {
+            op,
+            input,
+            expected: format!("{:?}", expected.concrete()),
+            found: format!("{:?}", found.concrete()),
+        });
     }
     Ok(())
 }
@@ -92,44 +152,9 @@ pub trait Float: Dtype + num_traits::Float + Send + Sync + simd::Element {
 impl Float for f32 {}
 impl Float for f64 {}
 
-/// Devices that run our spatial ops.
-pub trait SpatialOps<E: Float>: Storage<E> {
-    /// K x K convolution, stride 1, zero padding K / 2 (output the size of the input),
-    /// optional per-channel bias.
-    fn try_conv2d<const I: usize, const O: usize, const K: usize, T: Tape<E, Self>>(
-        x: Image<I, E, Self, T>,
-        weight: &ConvWeight<O, I, K, E, Self>,
-        bias: Option<&Bias<O, E, Self>>,
-    ) -> Result<Image<O, E, Self, T>, OpError>;
-
-    /// 2 x 2 max-pooling with stride 2; odd heights or widths are an error.
-    fn try_max_pool2x2<const C: usize, T: Tape<E, Self>>(
-        x: Image<C, E, Self, T>,
-    ) -> Result<Image<C, E, Self, T>, OpError>;
-}
-
-/// K x K same-padding convolution of `x` (see [`SpatialOps::try_conv2d`]).
-pub fn conv2d<
-    const I: usize,
-    const O: usize,
-    const K: usize,
-    E: Float,
-    D: SpatialOps<E>,
-    T: Tape<E, D>,
->(
-    x: Image<I, E, D, T>,
-    weight: &ConvWeight<O, I, K, E, D>,
-    bias: Option<&Bias<O, E, D>>,
-) -> Result<Image<O, E, D, T>, OpError> {
-    D::try_conv2d(x, weight, bias)
-}
-
-/// 2 x 2, stride 2 max-pooling of `x` (see [`SpatialOps::try_max_pool2x2`]).
-pub fn max_pool2x2<const C: usize, E: Float, D: SpatialOps<E>, T: Tape<E, D>>(
-    x: Image<C, E, D, T>,
-) -> Result<Image<C, E, D, T>, OpError> {
-    D::try_max_pool2x2(x)
-}
+/// Devices that run our spatial ops, convolution and max-pooling.
+pub trait SpatialOps<E: Float>: ConvOps<E> + PoolOps<E> {}
+impl<E: Float, D: ConvOps<E> + PoolOps<E>> SpatialOps<E> for D {}
 
 /// A tensor's elements in row-major order. Unlike dfdx's `as_vec` (which panics there), also
 /// for tensors without elements, such as the 0-unit channel-attention MLP of width-4 models.

@@ -1,18 +1,8 @@
-//! Naive kernels on plain NCHW slices: the definitions our fast kernels are tested against.
-//! Written for clarity, not speed.
+//! The naive convolution on plain NCHW slices: the definition every algorithm is tested
+//! against. Written for clarity, not speed.
 
-use super::Float;
-
-/// Sizes of a same-padding convolution: batch, in/out channels, height, width, kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvShape {
-    pub batch: usize,
-    pub in_channels: usize,
-    pub out_channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub kernel: usize,
-}
+use super::ConvShape;
+use crate::ops::Float;
 
 impl ConvShape {
     fn input_index(&self, b: usize, c: usize, y: usize, x: usize) -> usize {
@@ -94,43 +84,5 @@ pub fn conv2d_backward<E: Float>(
         for (i, g) in grad_out.iter().enumerate() {
             grad_bias[(i / plane) % shape.out_channels] += *g;
         }
-    }
-}
-
-/// 2 x 2 stride-2 max-pool of `planes` planes of size height x width (both even). Returns the
-/// pooled values and, for each, the index in `input` of the maximum (the first one on ties).
-pub fn max_pool2x2_forward<E: Float>(
-    planes: usize,
-    height: usize,
-    width: usize,
-    input: &[E],
-) -> (Vec<E>, Vec<usize>) {
-    let (oh, ow) = (height / 2, width / 2);
-    let mut values = Vec::with_capacity(planes * oh * ow);
-    let mut argmax = Vec::with_capacity(planes * oh * ow);
-    for p in 0..planes {
-        for y in 0..oh {
-            for x in 0..ow {
-                let candidates = [(0, 0), (0, 1), (1, 0), (1, 1)]
-                    .map(|(dy, dx)| (p * height + 2 * y + dy) * width + 2 * x + dx);
-                let best = candidates.into_iter().fold(candidates[0], |best, i| {
-                    if input[i] > input[best] {
-                        i
-                    } else {
-                        best
-                    }
-                });
-                values.push(input[best]);
-                argmax.push(best);
-            }
-        }
-    }
-    (values, argmax)
-}
-
-/// Routes each pooled gradient to the input position that won the max.
-pub fn max_pool2x2_backward<E: Float>(argmax: &[usize], grad_out: &[E], grad_input: &mut [E]) {
-    for (&i, &g) in argmax.iter().zip(grad_out) {
-        grad_input[i] += g;
     }
 }

@@ -12,9 +12,9 @@
 //! flipped, transposed kernel, so the forward machinery serves it too; the weight gradient
 //! correlates input with output gradient, accumulated per task and summed.
 
-use super::reference::ConvShape;
-use super::simd::{dispatch, Kernel, Vector};
-use super::Float;
+use super::ConvShape;
+use crate::ops::simd::{dispatch, Kernel, Vector};
+use crate::ops::Float;
 use rayon::prelude::*;
 
 /// Vectors of neighbouring output pixels of one row that a register tile covers.
@@ -30,7 +30,7 @@ const WEIGHT_GRAD_BLOCK: usize = 6;
 const BAND_BYTES: usize = 384 * 1024;
 
 /// `out = bias + conv(input, weight)` for a K x K weight of shape (out, in, K, K).
-pub(crate) fn conv2d_forward<E: Float, const K: usize>(
+pub(super) fn conv2d_forward<E: Float, const K: usize>(
     shape: ConvShape,
     input: &[E],
     weight: &[E],
@@ -51,7 +51,7 @@ pub(crate) fn conv2d_forward<E: Float, const K: usize>(
 }
 
 /// Adds the gradient with respect to the convolution's input to `grad_input`.
-pub(crate) fn conv2d_backward_input<E: Float, const K: usize>(
+pub(super) fn conv2d_backward_input<E: Float, const K: usize>(
     shape: ConvShape,
     weight: &[E],
     grad_out: &[E],
@@ -72,7 +72,7 @@ pub(crate) fn conv2d_backward_input<E: Float, const K: usize>(
 
 /// Adds the gradients with respect to the weight (out, in, K, K) and bias to `grad_weight` and
 /// `grad_bias`.
-pub(crate) fn conv2d_backward_weight<E: Float, const K: usize>(
+pub(super) fn conv2d_backward_weight<E: Float, const K: usize>(
     shape: ConvShape,
     input: &[E],
     grad_out: &[E],
@@ -670,122 +670,5 @@ impl<E: Float, const K: usize, const B: usize> Kernel for WeightGradTiles<'_, E,
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ops::reference;
-    use crate::ops::simd::{InstructionSet, TEST_CAP};
-    use std::sync::atomic::Ordering;
-
-    /// Deterministic values in [-1, 1).
-    fn values<E: Float>(len: usize, seed: u64) -> Vec<E> {
-        let mut state = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..len)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                E::from((state >> 40) as f64 / (1u64 << 23) as f64 - 1.0).unwrap()
-            })
-            .collect()
-    }
-
-    fn check<E: Float, const K: usize>(shape: ConvShape, tolerance: f64) {
-        let shape = ConvShape { kernel: K, ..shape };
-        let input = values::<E>(
-            shape.batch * shape.in_channels * shape.height * shape.width,
-            1,
-        );
-        let grad_out = values::<E>(
-            shape.batch * shape.out_channels * shape.height * shape.width,
-            2,
-        );
-        let weight = values::<E>(shape.out_channels * shape.in_channels * K * K, 3);
-        let bias = values::<E>(shape.out_channels, 4);
-        let close = |ours: &[E], reference: &[E], what: &str| {
-            for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
-                let (a, b) = (a.to_f64().unwrap(), b.to_f64().unwrap());
-                assert!(
-                    (a - b).abs() <= tolerance * (1.0 + b.abs()),
-                    "{what}[{i}] {shape:?}: {a} vs {b}"
-                );
-            }
-        };
-        close(
-            &conv2d_forward::<E, K>(shape, &input, &weight, Some(&bias)),
-            &reference::conv2d_forward(shape, &input, &weight, Some(&bias)),
-            "output",
-        );
-        // Start from non-zero gradients: the kernels must add to them.
-        let start = |len: usize| values::<E>(len, 5);
-        let (mut ours_input, mut ours_weight, mut ours_bias) =
-            (start(input.len()), start(weight.len()), start(bias.len()));
-        let (mut ref_input, mut ref_weight, mut ref_bias) =
-            (ours_input.clone(), ours_weight.clone(), ours_bias.clone());
-        conv2d_backward_input::<E, K>(shape, &weight, &grad_out, &mut ours_input);
-        conv2d_backward_weight::<E, K>(
-            shape,
-            &input,
-            &grad_out,
-            &mut ours_weight,
-            Some(&mut ours_bias),
-        );
-        reference::conv2d_backward(
-            shape,
-            &input,
-            &weight,
-            &grad_out,
-            &mut ref_input,
-            &mut ref_weight,
-            Some(&mut ref_bias),
-        );
-        close(&ours_input, &ref_input, "input gradient");
-        close(&ours_weight, &ref_weight, "weight gradient");
-        close(&ours_bias, &ref_bias, "bias gradient");
-    }
-
-    /// A convolution's sizes; `check` fills in the kernel size.
-    fn shape(
-        batch: usize,
-        in_channels: usize,
-        out_channels: usize,
-        height: usize,
-        width: usize,
-    ) -> ConvShape {
-        ConvShape {
-            batch,
-            in_channels,
-            out_channels,
-            height,
-            width,
-            kernel: 0,
-        }
-    }
-
-    #[test]
-    fn every_instruction_set_matches_reference() {
-        let widest = InstructionSet::detect();
-        for set in [
-            InstructionSet::Portable,
-            InstructionSet::Avx2,
-            InstructionSet::Avx512,
-        ] {
-            if set > widest {
-                continue;
-            }
-            TEST_CAP.store(set as u8, Ordering::Relaxed);
-            // Widths below, at and past a strip; a full block of 8 plus 4 and 1 channels.
-            check::<f32, 3>(shape(2, 3, 13, 5, 37), 1e-5);
-            check::<f32, 3>(shape(2, 8, 8, 9, 64), 1e-5);
-            check::<f32, 1>(shape(2, 5, 3, 3, 7), 1e-5);
-            check::<f64, 5>(shape(1, 2, 6, 6, 17), 1e-12);
-            check::<f64, 3>(shape(3, 4, 9, 1, 1), 1e-12);
-        }
-        TEST_CAP.store(u8::MAX, Ordering::Relaxed);
     }
 }

@@ -1,6 +1,6 @@
-//! 2 x 2, stride 2 max-pooling on the CPU, parallel over image planes.
+//! The 2 x 2, stride 2 max-pooling kernels of the CPU, parallel over image planes.
 
-use super::Float;
+use crate::ops::Float;
 use rayon::prelude::*;
 
 /// The offsets (dy, dx) of a 2 x 2 window, in the order ties are broken (first wins).
@@ -8,7 +8,7 @@ const WINDOW: [(usize, usize); 4] = [(0, 0), (0, 1), (1, 0), (1, 1)];
 
 /// Pools `planes` planes of height x width (both even). Returns the pooled values and, for each,
 /// which of the four window positions (index into `WINDOW`) held the maximum.
-pub(crate) fn max_pool2x2_forward<E: Float>(
+pub(super) fn max_pool2x2_forward<E: Float>(
     planes: usize,
     height: usize,
     width: usize,
@@ -43,7 +43,7 @@ pub(crate) fn max_pool2x2_forward<E: Float>(
 }
 
 /// Adds each pooled gradient to the input position that won its window.
-pub(crate) fn max_pool2x2_backward<E: Float>(
+pub(super) fn max_pool2x2_backward<E: Float>(
     height: usize,
     width: usize,
     winners: &[u8],
