@@ -8,6 +8,7 @@ use super::{CheckpointError, ModelName, ModelRecord, Segmenter};
 use crate::loss::{Loss, LossError, SegmentationLoss};
 use crate::nn::tensors::trainable_parameters;
 use crate::nn::Backend;
+pub use crate::ops::DeviceKind;
 use crate::ops::{Image, OpError};
 use crate::optim::{OptimError, Optimizer, OptimizerKind};
 use dfdx::nn::ZeroGrads;
@@ -17,14 +18,6 @@ use std::path::{Path, PathBuf};
 /// The input channels every detector takes: the authors' RGB replication of the infrared
 /// image.
 pub const INPUT_CHANNELS: usize = 3;
-
-crate::named_enum! {
-    /// Where a detector's tensors live and its ops run.
-    pub enum DeviceKind: "device" {
-        Cpu => "cpu",
-        Cuda => "cuda",
-    }
-}
 
 /// A batch of input images: `count` x [`INPUT_CHANNELS`] x `height` x `width` values,
 /// row-major.

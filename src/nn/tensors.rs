@@ -62,7 +62,9 @@ impl<S: Shape, E: Float, D: Device<E>> ModelTensor<E, D> for Tensor<S, E, D> {
     }
 
     fn gradient(&self, gradients: &Gradients<E, D>) -> Result<Tensor<(usize,), E, D>, D::Err> {
-        gradients.get(self).try_reshape_like(&(self.element_count(),))
+        gradients
+            .get(self)
+            .try_reshape_like(&(self.element_count(),))
     }
 
     fn add_scaled(&mut self, step: &Tensor<(usize,), E, D>, scale: f64) -> Result<(), D::Err> {

@@ -84,11 +84,12 @@ impl NchwShape {
     }
 }
 
-/// The devices our ops run on, as far as choosing an algorithm goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceKind {
-    Cpu,
-    Cuda,
+crate::named_enum! {
+    /// The devices our ops (and so every model) run on.
+    pub enum DeviceKind: "device" {
+        Cpu => "cpu",
+        Cuda => "cuda",
+    }
 }
 
 /// What can go wrong in an op: shapes the op does not define, or the device failing.
@@ -109,7 +110,7 @@ pub enum OpError {
         "batch norm: training needs more than one value per channel (batch x height x width), got {0}"
     )]
     SingleValueBatch(usize),
-    #[error("the {algorithm:?} convolution does not run on the {device:?} device")]
+    #[error("the {algorithm:?} convolution does not run on the {device} device")]
     AlgorithmUnavailable {
         algorithm: ConvAlgorithm,
         device: DeviceKind,
