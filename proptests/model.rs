@@ -4,25 +4,28 @@
 use dfdx::optim::{Adam, AdamConfig};
 use dfdx::prelude::*;
 use proptest::prelude::*;
-use rrcanet::model::configs::{Diaams3, Encoder3, R18, R18N0, R18N1, R18N3};
+use rrcanet::model::configs::{Depth3, Diaams, R18, R18N0, R18N1, R18N3};
 use rrcanet::model::{load_checkpoint, save_checkpoint, ModelName, ModelRecord};
-use rrcanet::model::{PassModule, RrcaNet, Segmenter};
-use rrcanet::nn::{Block, ChannelAttention, FeatureStacking, Head, PassHead};
+use rrcanet::model::{RrcaNet, Segmenter, UNet};
+use rrcanet::nn::{Block, FeatureStacking, Head, PassHead};
 use rrcanet::ops::Image;
 
-/// A depth-3 RRCA-Net with widths 4, 6, 8, one grayscale input channel and `P` passes.
+/// A depth-3 RRCA-Net with widths 8, 12, 16 (channel attention with one hidden unit at
+/// both decoders), one grayscale input channel and `P` passes.
 type Tiny<const P: usize, H> = RrcaNet<
     1,
-    4,
+    8,
     P,
-    Encoder3<4, 6, 8, 0, 1, 0, P, f64, Cpu>,
-    Diaams3<
-        4,
-        6,
+    Depth3<
         8,
+        12,
+        16,
+        1,
+        2,
+        1,
         P,
-        ChannelAttention<4, 1, f64, Cpu>,
-        ChannelAttention<6, 1, f64, Cpu>,
+        Diaams<8, 12, P, f64, Cpu>,
+        Diaams<12, 16, P, f64, Cpu>,
         f64,
         Cpu,
     >,
@@ -30,8 +33,8 @@ type Tiny<const P: usize, H> = RrcaNet<
     f64,
     Cpu,
 >;
-type TinyLast<const P: usize> = Tiny<P, PassHead<4, false, f64, Cpu>>;
-type TinyStacked = Tiny<3, FeatureStacking<4, 12, 3, f64, Cpu>>;
+type TinyLast<const P: usize> = Tiny<P, PassHead<8, false, f64, Cpu>>;
+type TinyStacked = Tiny<3, FeatureStacking<8, 24, 3, f64, Cpu>>;
 
 fn image(device: &Cpu, batch: usize, height: usize, width: usize) -> Image<1, f64, Cpu> {
     device.sample_normal_like(&(batch, Const::<1>, height, width))
@@ -55,12 +58,12 @@ fn deep_copy<M: TensorCollection<f64, Cpu> + BuildModule<Cpu, f64>>(model: &M, s
 
 /// The trainable parameters of one pass: every level's BatchNorms and shortcut, every DIAAM.
 fn one_pass_params<const P: usize, H: TensorCollection<f64, Cpu>>(model: &Tiny<P, H>) -> usize {
-    let encoder = &model.encoder;
-    encoder.level.passes.modules[0].num_trainable_params()
-        + encoder.deeper.level.passes.modules[0].num_trainable_params()
-        + encoder.deeper.deeper.level.passes.modules[0].num_trainable_params()
-        + model.decoder.passes.modules[0].num_trainable_params()
-        + model.decoder.deeper.passes.modules[0].num_trainable_params()
+    let unet = &model.unet;
+    unet.rucb.passes.modules[0].num_trainable_params()
+        + unet.deeper.rucb.passes.modules[0].num_trainable_params()
+        + unet.deeper.deeper.rucb.passes.modules[0].num_trainable_params()
+        + unet.decoder.passes.modules[0].num_trainable_params()
+        + unet.deeper.decoder.passes.modules[0].num_trainable_params()
 }
 
 #[test]
@@ -80,17 +83,16 @@ fn shared_convolution_gradient_is_the_sum_of_the_passes_contributions() {
     // The tied model: one tensor per shared convolution, used by all three passes.
     let grads = model.alloc_grads();
     let tied = loss_of(model.forward_train(x.trace(grads)).unwrap()).backward();
-    let shared = |m: &TinyStacked| m.encoder.deeper.level.first.conv1.weight.clone();
+    let shared = |m: &TinyStacked| m.unet.deeper.rucb.pairs.first.conv1.weight.clone();
     let tied_gradient = tied.get(&shared(&model)).as_vec();
 
-    // The same computation with pass t reading its own copy of every encoder tensor: the
-    // gradient of copy t is pass t's contribution.
+    // The same computation with pass t reading its own copy of every U-Net tensor (the
+    // shared convolutions and pass t's own): the gradient of copy t is pass t's contribution.
     let mut copies: Vec<TinyStacked> = (0..3).map(|t| deep_copy(&model, 10 + t)).collect();
     let mut features = Block::forward(&mut model.stem, x.leaky_trace()).unwrap();
     let mut passes = Vec::new();
     for (pass, copy) in copies.iter_mut().enumerate() {
-        let pyramid = copy.encoder.forward(pass, features).unwrap();
-        let decoded = model.decoder.forward(pass, pyramid).unwrap();
+        let decoded = copy.unet.forward(pass, features).unwrap();
         passes.push(decoded.with_empty_tape());
         features = decoded;
     }
@@ -123,18 +125,20 @@ fn shared_convolution_gradient_is_the_sum_of_the_passes_contributions() {
         let mut minus = deep_copy(&model, 2);
         let mut values = shared(&model).as_vec();
         values[index] += step;
-        plus.encoder
+        plus.unet
             .deeper
-            .level
+            .rucb
+            .pairs
             .first
             .conv1
             .weight
             .copy_from(&values);
         values[index] -= 2.0 * step;
         minus
-            .encoder
+            .unet
             .deeper
-            .level
+            .rucb
+            .pairs
             .first
             .conv1
             .weight
@@ -151,12 +155,12 @@ fn shared_convolution_gradient_is_the_sum_of_the_passes_contributions() {
 #[test]
 fn perturbing_a_shared_convolution_changes_every_pass() {
     let device = Cpu::seed_from_u64(2);
-    let mut model = Tiny::<3, PassHead<4, true, f64, Cpu>>::build(&device);
+    let mut model = Tiny::<3, PassHead<8, true, f64, Cpu>>::build(&device);
     let x = image(&device, 1, 8, 8);
     let before = model.forward_eval(x.clone()).unwrap();
-    let mut values = model.encoder.level.first.conv2.weight.as_vec();
+    let mut values = model.unet.rucb.pairs.first.conv2.weight.as_vec();
     values[0] += 0.5;
-    model.encoder.level.first.conv2.weight.copy_from(&values);
+    model.unet.rucb.pairs.first.conv2.weight.copy_from(&values);
     let after = model.forward_eval(x).unwrap();
     // With deep supervision, map t is pass t's prediction; every one moves.
     for (pass, (b, a)) in before.iter().zip(&after).enumerate() {
@@ -251,7 +255,7 @@ proptest! {
     ) {
         prop_assume!(height % 4 != 0 || width % 4 != 0);
         let device = Cpu::seed_from_u64(0);
-        let mut model = TinyStacked::build(&device);
+        let model = TinyStacked::build(&device);
         prop_assert!(model.forward_eval(image(&device, 1, height, width)).is_err());
     }
 }

@@ -2,193 +2,184 @@
 //! and the run-time registry [`ModelName`] with [`with_model!`](crate::with_model) to run
 //! generic code on the selected type.
 //!
-//! Widths, depth (the nesting of [`EncoderLevel`]s), residual pairs per level (given as
-//! `REST` = pairs - 1, the first pair changing the width), passes `P` = N + 1, fusion and head
-//! are all type parameters. The channel attention of a DIAAM at width C has C / 8 hidden
-//! units (integer division, as the authors' code): 0 at width 4 (see [`ChannelAttention`]).
+//! Widths, depth (the nesting of [`Level`]s), residual pairs per level (the paper's counts,
+//! e.g. 3, 2, 2, 2 for ResNet-18), passes `P` = N + 1, decoders and head are all type
+//! parameters. The channel attention of a DIAAM at width C has C / 8 hidden units (integer
+//! division, as the authors' code), computed by [`ChannelAttention`]: 0 at width 4.
 
-use super::{DecoderLevel, Deepest, EncoderLevel, RrcaNet, StackedFusion};
+use super::{DeepestLevel, FusionDecoder, Gather, Level, RrcaNet, StackedFusion};
 use crate::nn::{
     ChannelAttention, ConcatenateFusion, Conv1x1, Diaam, FeatureStacking, NoAttention, PassHead,
     ResidualPair,
 };
 
 // The aliases below are configuration tables; rustfmt would spread each over dozens of lines.
+// A nest reads like the U of Fig. 3: down through the levels' widths, then back up through
+// their decoders (`Jl` decodes level l).
 
-/// A depth-3 encoder (widths F0..F2, `Rl` = residual pairs - 1 at level l, `P` passes).
+/// A depth-3 U-Net: widths F0..F2, `Nl` residual pairs at level l, `P` passes, decoders J1, J0.
 #[rustfmt::skip]
-pub type Encoder3<const F0: usize, const F1: usize, const F2: usize,
-                  const R0: usize, const R1: usize, const R2: usize, const P: usize, E, D> =
-    EncoderLevel<F0, F0, R0, P,
-        EncoderLevel<F0, F1, R1, P,
-            EncoderLevel<F1, F2, R2, P, Deepest, E, D>, E, D>, E, D>;
+pub type Depth3<const F0: usize, const F1: usize, const F2: usize,
+                const N0: usize, const N1: usize, const N2: usize, const P: usize, J0, J1, E, D> =
+    Level<F0, F0, N0, P,
+        Level<F0, F1, N1, P,
+            DeepestLevel<F1, F2, N2, P, E, D>,
+        J1, E, D>,
+    J0, E, D>;
 
-/// A depth-4 encoder.
+/// A depth-4 U-Net.
 #[rustfmt::skip]
-pub type Encoder4<const F0: usize, const F1: usize, const F2: usize, const F3: usize,
-                  const R0: usize, const R1: usize, const R2: usize, const R3: usize,
-                  const P: usize, E, D> =
-    EncoderLevel<F0, F0, R0, P,
-        EncoderLevel<F0, F1, R1, P,
-            EncoderLevel<F1, F2, R2, P,
-                EncoderLevel<F2, F3, R3, P, Deepest, E, D>, E, D>, E, D>, E, D>;
+pub type Depth4<const F0: usize, const F1: usize, const F2: usize, const F3: usize,
+                const N0: usize, const N1: usize, const N2: usize, const N3: usize,
+                const P: usize, J0, J1, J2, E, D> =
+    Level<F0, F0, N0, P,
+        Level<F0, F1, N1, P,
+            Level<F1, F2, N2, P,
+                DeepestLevel<F2, F3, N3, P, E, D>,
+            J2, E, D>,
+        J1, E, D>,
+    J0, E, D>;
 
-/// A depth-5 encoder.
+/// A depth-5 U-Net.
 #[rustfmt::skip]
-pub type Encoder5<const F0: usize, const F1: usize, const F2: usize, const F3: usize,
-                  const F4: usize, const R0: usize, const R1: usize, const R2: usize,
-                  const R3: usize, const R4: usize, const P: usize, E, D> =
-    EncoderLevel<F0, F0, R0, P,
-        EncoderLevel<F0, F1, R1, P,
-            EncoderLevel<F1, F2, R2, P,
-                EncoderLevel<F2, F3, R3, P,
-                    EncoderLevel<F3, F4, R4, P, Deepest, E, D>, E, D>, E, D>, E, D>, E, D>;
+pub type Depth5<const F0: usize, const F1: usize, const F2: usize, const F3: usize,
+                const F4: usize, const N0: usize, const N1: usize, const N2: usize,
+                const N3: usize, const N4: usize, const P: usize, J0, J1, J2, J3, E, D> =
+    Level<F0, F0, N0, P,
+        Level<F0, F1, N1, P,
+            Level<F1, F2, N2, P,
+                Level<F2, F3, N3, P,
+                    DeepestLevel<F3, F4, N4, P, E, D>,
+                J3, E, D>,
+            J2, E, D>,
+        J1, E, D>,
+    J0, E, D>;
 
-/// A depth-3 DIAAM decoder with attention `Al` at level l.
+/// Decoding a level of `LO` channels, from `HI` below, by pass t's DIAAM with attention `A`.
+pub type DiaamsWith<const LO: usize, const HI: usize, const P: usize, A, E, D> =
+    FusionDecoder<P, Diaam<LO, HI, A, E, D>>;
+
+/// Decoding by pass t's DIAAM with channel attention: the paper's decoder.
+pub type Diaams<const LO: usize, const HI: usize, const P: usize, E, D> =
+    DiaamsWith<LO, HI, P, ChannelAttention<LO, E, D>, E, D>;
+
+/// RRCA-Net at widths 8..64 (depth 4) with `Nl` pairs at level l, `P` passes, decoders, head.
 #[rustfmt::skip]
-pub type Diaams3<const F0: usize, const F1: usize, const F2: usize, const P: usize,
-                 A0, A1, E, D> =
-    DecoderLevel<F0, F1, P, Diaam<F0, F1, A0, E, D>,
-        DecoderLevel<F1, F2, P, Diaam<F1, F2, A1, E, D>, Deepest>>;
+type Widths8To64<const IN: usize, const N0: usize, const N1: usize, const N2: usize,
+                 const N3: usize, const P: usize, J0, J1, J2, Head, E, D> =
+    RrcaNet<IN, 8, P, Depth4<8, 16, 32, 64, N0, N1, N2, N3, P, J0, J1, J2, E, D>, Head, E, D>;
 
-/// A depth-4 DIAAM decoder.
+/// RRCA-Net at widths 8..64 with DIAAM decoders.
 #[rustfmt::skip]
-pub type Diaams4<const F0: usize, const F1: usize, const F2: usize, const F3: usize,
-                 const P: usize, A0, A1, A2, E, D> =
-    DecoderLevel<F0, F1, P, Diaam<F0, F1, A0, E, D>,
-        DecoderLevel<F1, F2, P, Diaam<F1, F2, A1, E, D>,
-            DecoderLevel<F2, F3, P, Diaam<F2, F3, A2, E, D>, Deepest>>>;
+type Rrca8To64<const IN: usize, const N0: usize, const N1: usize, const N2: usize,
+               const N3: usize, const P: usize, Head, E, D> =
+    Widths8To64<IN, N0, N1, N2, N3, P,
+                Diaams<8, 16, P, E, D>, Diaams<16, 32, P, E, D>, Diaams<32, 64, P, E, D>,
+                Head, E, D>;
 
-/// A depth-5 DIAAM decoder.
-#[rustfmt::skip]
-pub type Diaams5<const F0: usize, const F1: usize, const F2: usize, const F3: usize,
-                 const F4: usize, const P: usize, A0, A1, A2, A3, E, D> =
-    DecoderLevel<F0, F1, P, Diaam<F0, F1, A0, E, D>,
-        DecoderLevel<F1, F2, P, Diaam<F1, F2, A1, E, D>,
-            DecoderLevel<F2, F3, P, Diaam<F2, F3, A2, E, D>,
-                DecoderLevel<F3, F4, P, Diaam<F3, F4, A3, E, D>, Deepest>>>>;
-
-/// Channel attention with C / 8 hidden units (the authors' reduction), per width.
-type Ca<const C: usize, const HIDDEN: usize, E, D> = ChannelAttention<C, HIDDEN, E, D>;
-
-/// The default DIAAM decoder at widths 8..64 with `P` passes.
-#[rustfmt::skip]
-type Diaams8To64<const P: usize, E, D> =
-    Diaams4<8, 16, 32, 64, P, Ca<8, 1, E, D>, Ca<16, 2, E, D>, Ca<32, 4, E, D>, E, D>;
-
-/// RRCA-Net at widths 8..64, depth 4, with `Rl` = pairs - 1, `P` passes, decoder and head.
-#[rustfmt::skip]
-type Widths8To64<const IN: usize, const R0: usize, const R1: usize, const R2: usize,
-                 const R3: usize, const P: usize, Decoder, Head, E, D> =
-    RrcaNet<IN, 8, P, Encoder4<8, 16, 32, 64, R0, R1, R2, R3, P, E, D>, Decoder, Head, E, D>;
-
-/// The ResNet-18 backbone (pairs 3, 2, 2, 2) at widths 8..64 with `P` passes.
-type Resnet18<const IN: usize, const P: usize, Decoder, Head, E, D> =
-    Widths8To64<IN, 2, 1, 1, 1, P, Decoder, Head, E, D>;
+/// The ResNet-18 backbone (pairs 3, 2, 2, 2) at widths 8..64 with DIAAM decoders.
+type Resnet18<const IN: usize, const P: usize, Head, E, D> =
+    Rrca8To64<IN, 3, 2, 2, 2, P, Head, E, D>;
 
 /// The feature stacking head at width 8 over 3 passes.
 type Fsm8<E, D> = FeatureStacking<8, 24, 3, E, D>;
 
 /// RRCA-Net, ResNet-10 backbone (pairs 2, 1, 1, 1), widths 8..64, N = 2.
-pub type R10<const IN: usize, E, D> =
-    Widths8To64<IN, 1, 0, 0, 0, 3, Diaams8To64<3, E, D>, Fsm8<E, D>, E, D>;
+pub type R10<const IN: usize, E, D> = Rrca8To64<IN, 2, 1, 1, 1, 3, Fsm8<E, D>, E, D>;
 /// RRCA-Net, ResNet-18 backbone (pairs 3, 2, 2, 2), widths 8..64, N = 2: the paper's default.
-pub type R18<const IN: usize, E, D> = Resnet18<IN, 3, Diaams8To64<3, E, D>, Fsm8<E, D>, E, D>;
+pub type R18<const IN: usize, E, D> = Resnet18<IN, 3, Fsm8<E, D>, E, D>;
 /// RRCA-Net, ResNet-34 backbone (pairs 4, 4, 6, 3), widths 8..64, N = 2.
-pub type R34<const IN: usize, E, D> =
-    Widths8To64<IN, 3, 3, 5, 2, 3, Diaams8To64<3, E, D>, Fsm8<E, D>, E, D>;
+pub type R34<const IN: usize, E, D> = Rrca8To64<IN, 4, 4, 6, 3, 3, Fsm8<E, D>, E, D>;
 
 /// ResNet-18 at widths 4..32 (the first DIAAM's channel attention has 0 hidden units).
 #[rustfmt::skip]
 pub type R18W4<const IN: usize, E, D> = RrcaNet<IN, 4, 3,
-    Encoder4<4, 8, 16, 32, 2, 1, 1, 1, 3, E, D>,
-    Diaams4<4, 8, 16, 32, 3, Ca<4, 0, E, D>, Ca<8, 1, E, D>, Ca<16, 2, E, D>, E, D>,
+    Depth4<4, 8, 16, 32, 3, 2, 2, 2, 3,
+           Diaams<4, 8, 3, E, D>, Diaams<8, 16, 3, E, D>, Diaams<16, 32, 3, E, D>, E, D>,
     FeatureStacking<4, 12, 3, E, D>, E, D>;
 
 /// ResNet-18 at widths 16..128.
 #[rustfmt::skip]
 pub type R18W16<const IN: usize, E, D> = RrcaNet<IN, 16, 3,
-    Encoder4<16, 32, 64, 128, 2, 1, 1, 1, 3, E, D>,
-    Diaams4<16, 32, 64, 128, 3, Ca<16, 2, E, D>, Ca<32, 4, E, D>, Ca<64, 8, E, D>, E, D>,
+    Depth4<16, 32, 64, 128, 3, 2, 2, 2, 3,
+           Diaams<16, 32, 3, E, D>, Diaams<32, 64, 3, E, D>, Diaams<64, 128, 3, E, D>, E, D>,
     FeatureStacking<16, 48, 3, E, D>, E, D>;
 
 /// Depth 3: widths 8, 16, 32, pairs 3, 3, 3.
 #[rustfmt::skip]
 pub type D3<const IN: usize, E, D> = RrcaNet<IN, 8, 3,
-    Encoder3<8, 16, 32, 2, 2, 2, 3, E, D>,
-    Diaams3<8, 16, 32, 3, Ca<8, 1, E, D>, Ca<16, 2, E, D>, E, D>,
+    Depth3<8, 16, 32, 3, 3, 3, 3, Diaams<8, 16, 3, E, D>, Diaams<16, 32, 3, E, D>, E, D>,
     Fsm8<E, D>, E, D>;
 
 /// Depth 5: widths 8..128, pairs 1, 2, 2, 2, 2.
 #[rustfmt::skip]
 pub type D5<const IN: usize, E, D> = RrcaNet<IN, 8, 3,
-    Encoder5<8, 16, 32, 64, 128, 0, 1, 1, 1, 1, 3, E, D>,
-    Diaams5<8, 16, 32, 64, 128, 3,
-            Ca<8, 1, E, D>, Ca<16, 2, E, D>, Ca<32, 4, E, D>, Ca<64, 8, E, D>, E, D>,
+    Depth5<8, 16, 32, 64, 128, 1, 2, 2, 2, 2, 3,
+           Diaams<8, 16, 3, E, D>, Diaams<16, 32, 3, E, D>, Diaams<32, 64, 3, E, D>,
+           Diaams<64, 128, 3, E, D>, E, D>,
     Fsm8<E, D>, E, D>;
 
 /// Depth 5 at widths 4..64.
 #[rustfmt::skip]
 pub type D5W4<const IN: usize, E, D> = RrcaNet<IN, 4, 3,
-    Encoder5<4, 8, 16, 32, 64, 0, 1, 1, 1, 1, 3, E, D>,
-    Diaams5<4, 8, 16, 32, 64, 3,
-            Ca<4, 0, E, D>, Ca<8, 1, E, D>, Ca<16, 2, E, D>, Ca<32, 4, E, D>, E, D>,
+    Depth5<4, 8, 16, 32, 64, 1, 2, 2, 2, 2, 3,
+           Diaams<4, 8, 3, E, D>, Diaams<8, 16, 3, E, D>, Diaams<16, 32, 3, E, D>,
+           Diaams<32, 64, 3, E, D>, E, D>,
     FeatureStacking<4, 12, 3, E, D>, E, D>;
 
 /// Depth 5 at widths 16..256.
 #[rustfmt::skip]
 pub type D5W16<const IN: usize, E, D> = RrcaNet<IN, 16, 3,
-    Encoder5<16, 32, 64, 128, 256, 0, 1, 1, 1, 1, 3, E, D>,
-    Diaams5<16, 32, 64, 128, 256, 3,
-            Ca<16, 2, E, D>, Ca<32, 4, E, D>, Ca<64, 8, E, D>, Ca<128, 16, E, D>, E, D>,
+    Depth5<16, 32, 64, 128, 256, 1, 2, 2, 2, 2, 3,
+           Diaams<16, 32, 3, E, D>, Diaams<32, 64, 3, E, D>, Diaams<64, 128, 3, E, D>,
+           Diaams<128, 256, 3, E, D>, E, D>,
     FeatureStacking<16, 48, 3, E, D>, E, D>;
 
 /// ResNet-18, N = 0 (one pass).
-pub type R18N0<const IN: usize, E, D> =
-    Resnet18<IN, 1, Diaams8To64<1, E, D>, FeatureStacking<8, 8, 1, E, D>, E, D>;
+pub type R18N0<const IN: usize, E, D> = Resnet18<IN, 1, FeatureStacking<8, 8, 1, E, D>, E, D>;
 /// ResNet-18, N = 1.
-pub type R18N1<const IN: usize, E, D> =
-    Resnet18<IN, 2, Diaams8To64<2, E, D>, FeatureStacking<8, 16, 2, E, D>, E, D>;
+pub type R18N1<const IN: usize, E, D> = Resnet18<IN, 2, FeatureStacking<8, 16, 2, E, D>, E, D>;
 /// ResNet-18, N = 3.
-pub type R18N3<const IN: usize, E, D> =
-    Resnet18<IN, 4, Diaams8To64<4, E, D>, FeatureStacking<8, 32, 4, E, D>, E, D>;
+pub type R18N3<const IN: usize, E, D> = Resnet18<IN, 4, FeatureStacking<8, 32, 4, E, D>, E, D>;
 /// ResNet-18 with deep supervision: one shared head on every pass.
-pub type R18Ds<const IN: usize, E, D> =
-    Resnet18<IN, 3, Diaams8To64<3, E, D>, PassHead<8, true, E, D>, E, D>;
+pub type R18Ds<const IN: usize, E, D> = Resnet18<IN, 3, PassHead<8, true, E, D>, E, D>;
 /// ResNet-18 without FSM: the head on the last pass only.
-pub type R18NoFsm<const IN: usize, E, D> =
-    Resnet18<IN, 3, Diaams8To64<3, E, D>, PassHead<8, false, E, D>, E, D>;
+pub type R18NoFsm<const IN: usize, E, D> = Resnet18<IN, 3, PassHead<8, false, E, D>, E, D>;
 
-/// DIAAM ablation "concatenate": every encoder level upsampled to full resolution (120
+/// DIAAM ablation "concatenate": every encoder level resized to full resolution (120
 /// channels), concatenated and fused by one residual pair shared by the passes.
-pub type R18Concat<const IN: usize, E, D> =
-    Resnet18<IN, 3, StackedFusion<120, 8, ResidualPair<120, 8, E, D>>, Fsm8<E, D>, E, D>;
-/// DIAAM ablation "element-wise summation": every encoder level upsampled to full
-/// resolution, projected to 8 channels by a conv1x1 and summed (= one conv1x1 on the
-/// stack), shared by the passes.
-pub type R18Sum<const IN: usize, E, D> =
-    Resnet18<IN, 3, StackedFusion<120, 8, Conv1x1<120, 8, E, D>>, Fsm8<E, D>, E, D>;
+#[rustfmt::skip]
+pub type R18Concat<const IN: usize, E, D> = Widths8To64<IN, 3, 2, 2, 2, 3,
+    StackedFusion<120, ResidualPair<120, 8, E, D>>, Gather, Gather, Fsm8<E, D>, E, D>;
+/// DIAAM ablation "element-wise summation": every encoder level resized to full resolution,
+/// projected to 8 channels by a conv1x1 and summed (= one conv1x1 on the stack), shared by
+/// the passes.
+#[rustfmt::skip]
+pub type R18Sum<const IN: usize, E, D> = Widths8To64<IN, 3, 2, 2, 2, 3,
+    StackedFusion<120, Conv1x1<120, 8, E, D>>, Gather, Gather, Fsm8<E, D>, E, D>;
 /// DIAAM ablation "without CA".
 #[rustfmt::skip]
-pub type R18NoCa<const IN: usize, E, D> = Resnet18<IN, 3,
-    Diaams4<8, 16, 32, 64, 3, NoAttention, NoAttention, NoAttention, E, D>,
-    Fsm8<E, D>, E, D>;
+pub type R18NoCa<const IN: usize, E, D> = Widths8To64<IN, 3, 2, 2, 2, 3,
+    DiaamsWith<8, 16, 3, NoAttention, E, D>, DiaamsWith<16, 32, 3, NoAttention, E, D>,
+    DiaamsWith<32, 64, 3, NoAttention, E, D>, Fsm8<E, D>, E, D>;
 
-/// The U-Net decoder of the ResUNet baselines at widths 8..64: per level and pass,
-/// concatenation and a residual pair.
+/// U-Net decoding at widths 8..64 (the ResUNet baselines): per level and pass, concatenation
+/// (`CAT` = `LO` + `HI` channels) and a residual pair.
+type Concatenations<const LO: usize, const HI: usize, const CAT: usize, const P: usize, E, D> =
+    FusionDecoder<P, ConcatenateFusion<LO, HI, CAT, E, D>>;
+
+/// The ResUNet baselines at widths 8..64: the ResNet-18 encoder, U-Net decoders, head on the
+/// last pass.
 #[rustfmt::skip]
-type UnetDecoder8To64<const P: usize, E, D> =
-    DecoderLevel<8, 16, P, ConcatenateFusion<8, 16, 24, E, D>,
-        DecoderLevel<16, 32, P, ConcatenateFusion<16, 32, 48, E, D>,
-            DecoderLevel<32, 64, P, ConcatenateFusion<32, 64, 96, E, D>, Deepest>>>;
+type ResUnetWith<const IN: usize, const P: usize, E, D> = Widths8To64<IN, 3, 2, 2, 2, P,
+    Concatenations<8, 16, 24, P, E, D>, Concatenations<16, 32, 48, P, E, D>,
+    Concatenations<32, 64, 96, P, E, D>, PassHead<8, false, E, D>, E, D>;
 
 /// Baseline ResUNet (ResNet-18 encoder, U-Net decoder, one pass, no FSM).
-pub type ResUnet<const IN: usize, E, D> =
-    Resnet18<IN, 1, UnetDecoder8To64<1, E, D>, PassHead<8, false, E, D>, E, D>;
+pub type ResUnet<const IN: usize, E, D> = ResUnetWith<IN, 1, E, D>;
 /// Baseline ResUNet with the reusable-convolution block plugged in: three passes through
 /// the shared encoder convolutions, prediction from the last pass (no FSM).
-pub type ResUnetRucb<const IN: usize, E, D> =
-    Resnet18<IN, 3, UnetDecoder8To64<3, E, D>, PassHead<8, false, E, D>, E, D>;
+pub type ResUnetRucb<const IN: usize, E, D> = ResUnetWith<IN, 3, E, D>;
 
 /// Declares [`ModelName`] and [`with_model!`](crate::with_model) from one list of
 /// (variant, command-line name, type alias). `$d` is a literal `$` for the inner macro.
@@ -257,39 +248,17 @@ registry! {
     ResUnetRucb "resunet-rucb" ResUnetRucb,
 }
 
-/// The cost of a configuration for one `height` x `width` image with 3 input channels.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct ModelCost {
-    /// The configuration's name.
-    pub model: String,
-    /// Learnable parameters (BatchNorm running statistics excluded).
-    pub params: usize,
-    /// The paper's "FLOPs" (torchstat: every module counted once, see [`crate::nn::Tally`]).
-    pub paper_flops: u64,
-    /// Multiply-accumulates of the weights actually executed (every pass, biases excluded).
-    pub macs: u64,
-}
-
-/// Builds configuration `name` (3 input channels, f32, CPU) and counts its cost.
-pub fn cost(name: ModelName, height: usize, width: usize) -> ModelCost {
-    use super::Segmenter;
-    use dfdx::nn::{BuildModule, NumParams};
-    let device = dfdx::prelude::Cpu::default();
-    with_model!(name, M => {
-        let model = M::<3, f32, dfdx::prelude::Cpu>::build(&device);
-        let tally = model.complexity(height, width);
-        ModelCost {
-            model: name.to_string(),
-            params: model.num_trainable_params(),
-            paper_flops: tally.paper_flops,
-            macs: tally.macs,
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{DeviceKind, ModelCost};
+
+    /// Configuration `name`'s cost at `height` x `width`, through the detector the workflow uses.
+    fn cost(name: ModelName, height: usize, width: usize) -> ModelCost {
+        crate::model::build(name, DeviceKind::Cpu, 0)
+            .unwrap()
+            .cost(height, width)
+    }
 
     /// The authors' code's parameter counts, and Table VI (M, rounded) for the ablations
     /// missing from their code.
@@ -330,6 +299,36 @@ mod tests {
         let r18 = cost(ModelName::R18, 256, 256);
         assert_eq!(r18.macs, 2_218_264_544);
         assert_eq!(r18.paper_flops, 1_042_744_325);
+    }
+
+    /// Every configuration's torchstat FLOPs and executed MACs at 256 x 256 (notes/model.md).
+    #[test]
+    fn every_configuration_costs_what_the_notes_record() {
+        let recorded = [
+            (ModelName::R10, 721_093_637, 1_312_294_880),
+            (ModelName::R18, 1_042_744_325, 2_218_264_544),
+            (ModelName::R34, 1_679_492_101, 4_030_203_872),
+            (ModelName::R18W4, 282_362_105, 558_629_344),
+            (ModelName::R18W16, 3_997_962_218, 8_840_552_320),
+            (ModelName::D3, 1_021_575_417, 2_230_845_920),
+            (ModelName::D5, 1_048_875_037, 2_205_687_776),
+            (ModelName::D5W4, 279_135_237, 555_485_152),
+            (ModelName::D5W16, 4_060_561_434, 8_790_245_248),
+            (ModelName::R18N0, 828_703_063, 796_394_144),
+            (ModelName::R18N1, 938_607_278, 1_509_426_496),
+            (ModelName::R18N3, 1_146_881_372, 2_927_102_592),
+            (ModelName::R18Ds, 953_091_077, 2_130_184_160),
+            (ModelName::R18NoFsm, 953_091_077, 2_130_184_160),
+            (ModelName::R18Concat, 1_596_129_280, 4_105_699_328),
+            (ModelName::R18Sum, 987_430_912, 2_293_760_000),
+            (ModelName::R18NoCa, 1_042_743_296, 2_218_262_528),
+            (ModelName::ResUnet, 1_289_027_584, 1_249_378_304),
+            (ModelName::ResUnetRucb, 2_334_064_640, 3_489_136_640),
+        ];
+        for (name, paper_flops, macs) in recorded {
+            let cost = cost(name, 256, 256);
+            assert_eq!((cost.paper_flops, cost.macs), (paper_flops, macs), "{name}");
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub struct ModelCost {
     pub model: ModelName,
     /// Learnable parameters (BatchNorm running statistics excluded).
     pub params: usize,
-    /// The paper's "FLOPs" (torchstat: every module counted once, see [`crate::nn::Tally`]).
+    /// The paper's "FLOPs" (torchstat: every module counted once, see [`crate::model::cost`]).
     pub paper_flops: u64,
     /// Multiply-accumulates of the weights actually executed (every pass, biases excluded).
     pub macs: u64,
@@ -299,7 +299,6 @@ where
         let input = self.input(images)?;
         let prediction = self
             .model
-            .clone()
             .forward_eval(input)?
             .pop()
             .expect("a model returns at least one logit map");

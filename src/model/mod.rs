@@ -1,32 +1,32 @@
 //! RRCA-Net (Fig. 3 of Liu et al., IEEE JSTARS 2025) and its ablations and baselines.
 //!
-//! A stem lifts the input to `F0` channels; then `P = N + 1` passes each run the encoder
-//! (reusable-convolution levels whose convolutions every pass shares) and the decoder (one
-//! DIAAM per level and pass), pass t + 1 starting from pass t's decoder output; the head turns
-//! the passes' outputs into logits. Every configuration is a type ([`configs`]) built from the
-//! blocks in [`crate::nn`]; [`ModelName`] and [`with_model!`](crate::with_model) select one at run time.
+//! A stem lifts the input to `F0` channels; then `P = N + 1` passes each run the U-Net body
+//! (nested [`Level`]s whose reusable convolutions every pass shares, each decoded by one DIAAM
+//! per pass), pass t + 1 starting from pass t's decoder output; the head turns the passes'
+//! outputs into logits. Every configuration is a type ([`configs`]) built from the blocks in
+//! [`crate::nn`]; [`ModelName`] and [`with_model!`](crate::with_model) select one at run time;
+//! [`cost`] counts what one costs.
 
 mod checkpoint;
 #[macro_use]
 pub mod configs;
+pub mod cost;
 mod detector;
 mod unet;
 
 pub use checkpoint::{load_checkpoint, read_record, save_checkpoint, CheckpointError, ModelRecord};
 pub use configs::ModelName;
+pub use cost::Tally;
 pub use detector::{
     build, checkpoint_file, load, Detector, DetectorError, DeviceKind, Images, Loaded, ModelCost,
     INPUT_CHANNELS,
 };
-pub use unet::{
-    Below, DecoderLevel, Deepest, EncoderLevel, EncoderStructure, NestComplexity, PassModule,
-    Pyramid, StackedFusion,
-};
+pub use unet::{Decode, DeepestLevel, FusionDecoder, Gather, Level, Pyramid, StackedFusion, UNet};
 
-use crate::nn::{Backend, Block, Complexity, Head, Mode, ResidualPair, Result, Tally};
+use crate::nn::{tensor_collection, Backend, Block, Head, Mode, ResidualPair, Result};
 use crate::ops::{Float, Image};
 use dfdx::nn::BuildModule;
-use dfdx::prelude::{Device, Dtype, ModuleVisitor, NoneTape, OwnedTape, Storage, TensorCollection};
+use dfdx::prelude::{Dtype, NoneTape, OwnedTape, Storage};
 use dfdx::tensor::WithEmptyTape;
 
 /// The logit maps a model returns: one per supervised pass, the prediction last.
@@ -38,24 +38,21 @@ pub struct RrcaNet<
     const IN: usize,
     const F0: usize,
     const P: usize,
-    Encoder,
-    Decoder,
+    Body,
     H,
     E: Dtype,
     D: Storage<E>,
 > {
     /// Residual pair `IN` -> `F0` (projection shortcut), applied once before pass 0.
     pub stem: ResidualPair<IN, F0, E, D>,
-    /// The encoder: nested [`EncoderLevel`]s.
-    pub encoder: Encoder,
-    /// The decoder: nested [`DecoderLevel`]s of DIAAMs, or a [`StackedFusion`].
-    pub decoder: Decoder,
+    /// The U-Net body: nested [`Level`]s down to a [`DeepestLevel`].
+    pub unet: Body,
     /// Feature stacking, last pass only, or deep supervision.
     pub head: H,
 }
 
-impl<const IN: usize, const F0: usize, const P: usize, Encoder, Decoder, H, E, D>
-    RrcaNet<IN, F0, P, Encoder, Decoder, H, E, D>
+impl<const IN: usize, const F0: usize, const P: usize, Body, H, E, D>
+    RrcaNet<IN, F0, P, Body, H, E, D>
 where
     E: Float,
     D: Backend<E>,
@@ -69,14 +66,12 @@ where
         image: Image<IN, E, D, T>,
     ) -> Result<LogitMaps<E, D, T>>
     where
-        Encoder: PassModule<Image<F0, E, D, T>>,
-        Decoder: PassModule<Encoder::Output, Output = Image<F0, E, D, T>>,
+        Body: UNet<F0, E, D, T, Output = Image<F0, E, D, T>>,
     {
         let mut x = self.stem.forward(image)?;
         let mut passes = Vec::with_capacity(P);
         for pass in 0..P {
-            let features = self.encoder.forward(pass, x)?;
-            let decoded = self.decoder.forward(pass, features)?;
+            let decoded = self.unet.forward(pass, x)?;
             passes.push(decoded.with_empty_tape());
             x = decoded;
         }
@@ -103,36 +98,29 @@ pub trait Segmenter<const IN: usize, E: Float, D: Backend<E>>: BuildModule<D, E>
 
     /// Eval mode: running-statistics BatchNorm, nothing modified. The logit maps, the
     /// prediction last.
-    fn forward_eval(&mut self, image: Image<IN, E, D>) -> Result<LogitMaps<E, D, NoneTape>>;
+    fn forward_eval(&self, image: Image<IN, E, D>) -> Result<LogitMaps<E, D, NoneTape>>;
 
     /// Sets the final conv's bias to logit(`prior`), so that every pixel starts at target
     /// probability `prior` (e.g. 0.01 gives -4.6).
     fn set_output_prior(&mut self, prior: f64);
 
-    /// Executed multiply-accumulates and torchstat FLOPs for one `height` x `width` image.
+    /// Executed multiply-accumulates and torchstat FLOPs for one `height` x `width` image
+    /// (see [`cost`]).
     fn complexity(&self, height: usize, width: usize) -> Tally;
 }
 
-impl<const IN: usize, const F0: usize, const P: usize, Encoder, Decoder, H, E, D>
-    Segmenter<IN, E, D> for RrcaNet<IN, F0, P, Encoder, Decoder, H, E, D>
+impl<const IN: usize, const F0: usize, const P: usize, Body, H, E, D> Segmenter<IN, E, D>
+    for RrcaNet<IN, F0, P, Body, H, E, D>
 where
     E: Float,
     D: Backend<E>,
     Self: BuildModule<D, E> + Clone,
-    H: Head<F0, E, D>,
-    Encoder: PassModule<Image<F0, E, D, OwnedTape<E, D>>>
-        + PassModule<Image<F0, E, D, NoneTape>>
-        + NestComplexity
-        + EncoderStructure,
-    Decoder: PassModule<
-            <Encoder as PassModule<Image<F0, E, D, OwnedTape<E, D>>>>::Output,
-            Output = Image<F0, E, D, OwnedTape<E, D>>,
-        > + PassModule<
-            <Encoder as PassModule<Image<F0, E, D, NoneTape>>>::Output,
-            Output = Image<F0, E, D, NoneTape>,
-        > + NestComplexity,
+    H: Head<F0, E, D> + cost::Cost,
+    Body: UNet<F0, E, D, OwnedTape<E, D>, Output = Image<F0, E, D, OwnedTape<E, D>>>
+        + UNet<F0, E, D, NoneTape, Output = Image<F0, E, D, NoneTape>>
+        + cost::Cost,
 {
-    const SIZE_MULTIPLE: usize = 1 << (Encoder::DEPTH - 1);
+    const SIZE_MULTIPLE: usize = 1 << (<Body as UNet<F0, E, D, NoneTape>>::DEPTH - 1);
 
     fn forward_train(
         &mut self,
@@ -141,8 +129,12 @@ where
         self.forward(image)
     }
 
-    fn forward_eval(&mut self, image: Image<IN, E, D>) -> Result<LogitMaps<E, D, NoneTape>> {
-        self.forward(image)
+    /// Runs on a clone of the model: the blocks' forward takes `&mut` for train mode, which
+    /// moves BatchNorm's running statistics; eval mode only reads them. dfdx tensors share
+    /// their storage between clones, so the clone copies no weights, and `&self` lets several
+    /// threads serve one loaded model.
+    fn forward_eval(&self, image: Image<IN, E, D>) -> Result<LogitMaps<E, D, NoneTape>> {
+        self.clone().forward(image)
     }
 
     fn set_output_prior(&mut self, prior: f64) {
@@ -151,58 +143,16 @@ where
         self.head.output_conv().bias.copy_from(&[bias]);
     }
 
-    /// The torchstat conventions (see [`crate::nn::Tally`]) on the authors' module layout:
-    /// one max-pool module and one upsampling module serve the whole network, so each counts
-    /// once, with its last call: the deepest pooling's input and the final full-resolution
-    /// upsampling's output (H x W).
     fn complexity(&self, height: usize, width: usize) -> Tally {
-        let mut tally = Tally::default();
-        self.stem.tally(0, height, width, &mut tally);
-        for pass in 0..P {
-            self.encoder.tally_nest(pass, height, width, &mut tally);
-            self.decoder.tally_nest(pass, height, width, &mut tally);
-        }
-        self.head.tally(0, height, width, &mut tally);
-        let deepest_pooled = Encoder::DEPTH - 2;
-        tally.paper_only(
-            Encoder::DEEPEST_POOL_CHANNELS * (height >> deepest_pooled) * (width >> deepest_pooled),
-        );
-        tally.paper_only(height * width);
-        tally
+        cost::tally(self, height, width)
     }
 }
 
-impl<const IN: usize, const F0: usize, const P: usize, Encoder, Decoder, H, E, D>
-    TensorCollection<E, D> for RrcaNet<IN, F0, P, Encoder, Decoder, H, E, D>
-where
-    E: Float,
-    D: Backend<E>,
-    Encoder: TensorCollection<E, D>,
-    Decoder: TensorCollection<E, D>,
-    H: TensorCollection<E, D>,
-{
-    type To<E2: Dtype, D2: Device<E2>> =
-        RrcaNet<IN, F0, P, Encoder::To<E2, D2>, Decoder::To<E2, D2>, H::To<E2, D2>, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("stem", |s| &s.stem, |s| &mut s.stem),
-                Self::module("encoder", |s| &s.encoder, |s| &mut s.encoder),
-                Self::module("decoder", |s| &s.decoder, |s| &mut s.decoder),
-                Self::module("head", |s| &s.head, |s| &mut s.head),
-            ),
-            |(stem, encoder, decoder, head)| RrcaNet {
-                stem,
-                encoder,
-                decoder,
-                head,
-            },
-        )
-    }
-}
+tensor_collection!(RrcaNet<const IN: usize, const F0: usize, const P: usize; Body, H> {
+    stem,
+    unet,
+    head,
+});
 
 #[cfg(test)]
 mod tests {
@@ -245,11 +195,11 @@ mod tests {
         let a = Model::build(&Cpu::seed_from_u64(7));
         let b = Model::build(&Cpu::seed_from_u64(7));
         let c = Model::build(&Cpu::seed_from_u64(8));
-        let weight = |m: &Model| m.encoder.level.first.conv1.weight.as_vec();
+        let weight = |m: &Model| m.unet.rucb.pairs.first.conv1.weight.as_vec();
         assert_eq!(weight(&a), weight(&b));
         assert_ne!(weight(&a), weight(&c));
         // Level 3's shared conv 64 -> 64: Xavier std sqrt(2 / (2 * 64 * 9)) = 0.0417.
-        let deep = a.encoder.deeper.deeper.deeper.level.rest.modules[0]
+        let deep = a.unet.deeper.deeper.deeper.rucb.pairs.following[0]
             .conv2
             .weight
             .as_vec();
@@ -275,7 +225,7 @@ mod tests {
     #[test]
     fn attention_without_hidden_units_weighs_every_channel_half() {
         let device = Cpu::seed_from_u64(0);
-        let attention = ChannelAttention::<4, 0, f32, Cpu>::build(&device);
+        let attention = ChannelAttention::<4, f32, Cpu>::build(&device);
         let x: Image<4, f32, Cpu> = device.sample_normal_like(&(2, Const::<4>, 4, 4));
         let weights = attention.channel_weights(&x).unwrap().as_vec();
         assert_eq!(weights.len(), 2 * 4);
@@ -283,7 +233,7 @@ mod tests {
             weights.iter().all(|w| (w - 0.5).abs() < 1e-6),
             "{weights:?}"
         );
-        let mut model = R18W4::<3, f32, Cpu>::build(&device);
+        let model = R18W4::<3, f32, Cpu>::build(&device);
         assert!(model.forward_eval(image(&device, 1, 8)).is_ok());
     }
 

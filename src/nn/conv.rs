@@ -1,7 +1,7 @@
 //! The paper's Conv3x3 and Conv1x1: stride 1, same zero padding, with bias.
 
 use super::init::{fan_in_uniform, xavier_normal};
-use super::{Backend, Complexity, Mode, Result, Tally};
+use super::{Backend, Mode, Result};
 use crate::ops::{conv2d, Bias, ConvWeight, Float, Image};
 use dfdx::prelude::{Device, Dtype, ModuleVisitor, Storage, TensorCollection, TensorOptions};
 
@@ -23,14 +23,6 @@ impl<const I: usize, const O: usize, const K: usize, E: Float, D: Backend<E>> Co
     /// Convolves `x` (train or eval alike).
     pub fn forward<T: Mode<E, D>>(&self, x: Image<I, E, D, T>) -> Result<Image<O, E, D, T>> {
         conv2d(x, &self.weight, Some(&self.bias))
-    }
-}
-
-impl<const I: usize, const O: usize, const K: usize, E: Float, D: Backend<E>> Complexity
-    for Conv<I, O, K, E, D>
-{
-    fn tally(&self, _pass: usize, height: usize, width: usize, tally: &mut Tally) {
-        tally.conv(I, O, K, height, width, true, true);
     }
 }
 

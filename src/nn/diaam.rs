@@ -2,9 +2,9 @@
 //! connection (low-level, `LO` channels) with the upsampled deeper decoder output
 //! (high-level, `HI` channels).
 
-use super::{Attention, Backend, Complexity, Conv1x1, Fuse, Mode, Result, Tally};
+use super::{tensor_collection, Attention, Backend, Conv1x1, Fuse, Mode, Result};
 use crate::ops::{attention_aggregation, Float, Image};
-use dfdx::prelude::{Device, Dtype, ModuleVisitor, Storage, TensorCollection, WithEmptyTape};
+use dfdx::prelude::{Dtype, Storage, WithEmptyTape};
 
 /// DIAAM: out = low + A(conv1x1(high)) * sigmoid(conv1x1(low)), with `A` channel attention
 /// (or none, for the ablation).
@@ -37,41 +37,4 @@ where
     }
 }
 
-impl<const LO: usize, const HI: usize, A, E, D> Complexity for Diaam<LO, HI, A, E, D>
-where
-    E: Float,
-    D: Backend<E>,
-    A: Attention<LO, E, D>,
-{
-    fn tally(&self, pass: usize, height: usize, width: usize, tally: &mut Tally) {
-        self.project_high.tally(pass, height, width, tally);
-        self.attention.tally(pass, height, width, tally);
-        self.gate.tally(pass, height, width, tally);
-    }
-}
-
-impl<const LO: usize, const HI: usize, A, E, D> TensorCollection<E, D> for Diaam<LO, HI, A, E, D>
-where
-    E: Float,
-    D: Backend<E>,
-    A: TensorCollection<E, D>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = Diaam<LO, HI, A::To<E2, D2>, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("project_high", |s| &s.project_high, |s| &mut s.project_high),
-                Self::module("attention", |s| &s.attention, |s| &mut s.attention),
-                Self::module("gate", |s| &s.gate, |s| &mut s.gate),
-            ),
-            |(project_high, attention, gate)| Diaam {
-                project_high,
-                attention,
-                gate,
-            },
-        )
-    }
-}
+tensor_collection!(Diaam<const LO: usize, const HI: usize; A> { project_high, attention, gate });

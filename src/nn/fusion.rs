@@ -3,14 +3,14 @@
 //! baselines use U-Net's concatenation followed by a residual pair ([`ConcatenateFusion`]).
 
 use super::{
-    concat_channels, unsized_channels, Backend, Block, Complexity, Mode, ResidualPair, Result,
-    Tally,
+    concat_channels, tensor_collection, unsized_channels, Backend, Block, Mode, ResidualPair,
+    Result,
 };
 use crate::ops::{Float, Image};
-use dfdx::prelude::{Device, Dtype, ModuleVisitor, Storage, TensorCollection};
+use dfdx::prelude::{Dtype, Storage};
 
 /// Fuses a skip connection with the upsampled deeper decoder output of the same size.
-pub trait Fuse<const LO: usize, const HI: usize, E: Float, D: Backend<E>>: Complexity {
+pub trait Fuse<const LO: usize, const HI: usize, E: Float, D: Backend<E>> {
     /// Returns the fused feature (`LO` channels).
     fn fuse<T: Mode<E, D>>(
         &mut self,
@@ -48,24 +48,4 @@ impl<const LO: usize, const HI: usize, const CAT: usize, E: Float, D: Backend<E>
     }
 }
 
-impl<const LO: usize, const HI: usize, const CAT: usize, E: Float, D: Backend<E>> Complexity
-    for ConcatenateFusion<LO, HI, CAT, E, D>
-{
-    fn tally(&self, pass: usize, height: usize, width: usize, tally: &mut Tally) {
-        self.fuse.tally(pass, height, width, tally);
-    }
-}
-
-impl<const LO: usize, const HI: usize, const CAT: usize, E: Float, D: Backend<E>>
-    TensorCollection<E, D> for ConcatenateFusion<LO, HI, CAT, E, D>
-{
-    type To<E2: Dtype, D2: Device<E2>> = ConcatenateFusion<LO, HI, CAT, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(Self::module("fuse", |s| &s.fuse, |s| &mut s.fuse), |fuse| {
-            ConcatenateFusion { fuse }
-        })
-    }
-}
+tensor_collection!(ConcatenateFusion<const LO: usize, const HI: usize, const CAT: usize> { fuse });

@@ -3,15 +3,15 @@
 //! pass (deep supervision).
 
 use super::{
-    concat_channels, unsized_channels, Backend, Block, Complexity, Conv1x1, Mode, ResidualPair,
-    Result, Tally,
+    concat_channels, tensor_collection, unsized_channels, Backend, Block, Conv1x1, Mode,
+    ResidualPair, Result,
 };
 use crate::ops::{Float, Image, OpError};
-use dfdx::prelude::{Device, Dtype, ModuleVisitor, Storage, TensorCollection};
+use dfdx::prelude::{Dtype, Storage};
 
 /// Turns the decoder outputs of all passes (`F0` channels each, pass 0 first) into logit maps,
 /// the prediction last.
-pub trait Head<const F0: usize, E: Float, D: Backend<E>>: Complexity {
+pub trait Head<const F0: usize, E: Float, D: Backend<E>> {
     /// The logit maps for the loss, the prediction last.
     fn forward<T: Mode<E, D>>(
         &mut self,
@@ -99,57 +99,8 @@ impl<const F0: usize, const EVERY_PASS: bool, E: Float, D: Backend<E>> Head<F0, 
     }
 }
 
-impl<const F0: usize, const STACK: usize, const P: usize, E: Float, D: Backend<E>> Complexity
-    for FeatureStacking<F0, STACK, P, E, D>
-{
-    fn tally(&self, pass: usize, height: usize, width: usize, tally: &mut Tally) {
-        self.fuse.tally(pass, height, width, tally);
-        self.output.tally(pass, height, width, tally);
-    }
-}
-
-impl<const F0: usize, const EVERY_PASS: bool, E: Float, D: Backend<E>> Complexity
-    for PassHead<F0, EVERY_PASS, E, D>
-{
-    /// Deep supervision runs the shared head on every pass; torchstat counts it once.
-    fn tally(&self, pass: usize, height: usize, width: usize, tally: &mut Tally) {
-        self.refine.tally(pass, height, width, tally);
-        self.output.tally(pass, height, width, tally);
-    }
-}
-
-impl<const F0: usize, const STACK: usize, const P: usize, E: Float, D: Backend<E>>
-    TensorCollection<E, D> for FeatureStacking<F0, STACK, P, E, D>
-{
-    type To<E2: Dtype, D2: Device<E2>> = FeatureStacking<F0, STACK, P, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("fuse", |s| &s.fuse, |s| &mut s.fuse),
-                Self::module("output", |s| &s.output, |s| &mut s.output),
-            ),
-            |(fuse, output)| FeatureStacking { fuse, output },
-        )
-    }
-}
-
-impl<const F0: usize, const EVERY_PASS: bool, E: Float, D: Backend<E>> TensorCollection<E, D>
-    for PassHead<F0, EVERY_PASS, E, D>
-{
-    type To<E2: Dtype, D2: Device<E2>> = PassHead<F0, EVERY_PASS, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("refine", |s| &s.refine, |s| &mut s.refine),
-                Self::module("output", |s| &s.output, |s| &mut s.output),
-            ),
-            |(refine, output)| PassHead { refine, output },
-        )
-    }
-}
+tensor_collection!(FeatureStacking<const F0: usize, const STACK: usize, const P: usize> {
+    fuse,
+    output,
+});
+tensor_collection!(PassHead<const F0: usize, const EVERY_PASS: bool> { refine, output });

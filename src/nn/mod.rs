@@ -1,22 +1,22 @@
 //! Building blocks of RRCA-Net (Liu et al., IEEE JSTARS 2025), one type per paper component:
 //! the residual pair and its shortcut ([`ResidualPair`], [`Shortcut`]), the reusable-convolution
-//! block of one encoder level ([`ReusableConvLevel`]), channel attention
-//! ([`ChannelAttention`]), the dual interactive attention aggregation module ([`Diaam`];
-//! U-Net's [`ConcatenateFusion`] for the ResUNet baselines) and the output heads
-//! ([`FeatureStacking`], [`PassHead`]).
+//! block of one encoder level ([`ReusableConvLevel`], its [`Pairs`] counted as the paper counts
+//! them), channel attention ([`ChannelAttention`]), the dual interactive attention aggregation
+//! module ([`Diaam`]; U-Net's [`ConcatenateFusion`] for the ResUNet baselines) and the output
+//! heads ([`FeatureStacking`], [`PassHead`]).
 //!
 //! Every block is generic over the element type `E` and a device `D: Backend<E>` (dfdx's CPU or
 //! CUDA device with our ops from [`crate::ops`]: convolution and pooling, batch norm with fused
 //! ReLU and residual-add-ReLU epilogues, bilinear 2x upsampling and the DIAAM aggregation), and
-//! implements dfdx's `TensorCollection`, so optimizers, gradients, parameter counting and
-//! safetensors work on any composition.
+//! implements dfdx's `TensorCollection` (most through the local `tensor_collection!` macro), so
+//! optimizers, gradients, parameter counting and safetensors work on any composition. What a
+//! block costs is counted elsewhere ([`crate::model::cost`]).
 //!
 //! Train and eval mode are chosen by the tape the input carries (see [`Mode`]): with an
 //! `OwnedTape` BatchNorm normalises with batch statistics and updates its running statistics;
 //! without a tape (`NoneTape`) it uses the running statistics and nothing is modified.
 
 mod attention;
-mod complexity;
 mod conv;
 mod diaam;
 mod fusion;
@@ -26,14 +26,13 @@ mod residual;
 mod reusable;
 pub mod tensors;
 
-pub use attention::{Attention, ChannelAttention, NoAttention};
-pub use complexity::{Complexity, Tally};
+pub use attention::{Attention, ChannelAttention, HiddenUnits, NoAttention};
 pub use conv::{Conv, Conv1x1, Conv3x3};
 pub use diaam::Diaam;
 pub use fusion::{ConcatenateFusion, Fuse};
 pub use head::{FeatureStacking, Head, PassHead};
 pub use residual::{ConvPair, PairNorms, Projection, ResidualPair, Shortcut};
-pub use reusable::{LevelNorms, ReusableConvLevel};
+pub use reusable::{LevelNorms, Pairs, ReusableConvLevel};
 
 use crate::ops::{
     batch_norm2d, batch_norm2d_add_relu, batch_norm2d_relu, upsample_bilinear2x, AttentionOps,
@@ -45,6 +44,48 @@ use dfdx::prelude::{
     TryConcatAlong, TryUpscale2D,
 };
 use dfdx::shapes::HasShape;
+
+/// Implements dfdx's `TensorCollection` for a struct of modules: every listed field, in that
+/// order, named after the field. Written `Name<const A: usize, ..; M, ..> { field, .. }`: the
+/// struct's const parameters, then its type parameters that are modules themselves (each
+/// converted to its `To` type), then the element type and device `E, D`, which the macro adds
+/// (`.. > without device { .. }` for a struct that has none of its own).
+macro_rules! tensor_collection {
+    ($name:ident<$(const $c:ident: $t:ty),* $(,)? $(; $($m:ident),+)?> { $($field:ident),+ $(,)? }) => {
+        $crate::nn::tensor_collection!(
+            @impl $name [$($c: $t),*] [$($($m),+)?] [E, D] [E2, D2] { $($field),+ }
+        );
+    };
+    ($name:ident<$(const $c:ident: $t:ty),* $(,)? $(; $($m:ident),+)?> without device
+        { $($field:ident),+ $(,)? }) => {
+        $crate::nn::tensor_collection!(
+            @impl $name [$($c: $t),*] [$($($m),+)?] [] [] { $($field),+ }
+        );
+    };
+    (@impl $name:ident [$($c:ident: $t:ty),*] [$($m:ident),*] [$($device:ident),*]
+        [$($device2:ident),*] { $($field:ident),+ }) => {
+        impl<
+            $(const $c: $t,)*
+            $($m: ::dfdx::prelude::TensorCollection<E, D>,)*
+            E: $crate::ops::Float,
+            D: $crate::nn::Backend<E>,
+        > ::dfdx::prelude::TensorCollection<E, D> for $name<$($c,)* $($m,)* $($device),*>
+        {
+            type To<E2: ::dfdx::prelude::Dtype, D2: ::dfdx::prelude::Device<E2>> =
+                $name<$($c,)* $($m::To<E2, D2>,)* $($device2),*>;
+
+            fn iter_tensors<V: ::dfdx::prelude::ModuleVisitor<Self, E, D>>(
+                visitor: &mut V,
+            ) -> ::std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+                visitor.visit_fields(
+                    ($(Self::module(stringify!($field), |s| &s.$field, |s| &mut s.$field),)+),
+                    |($($field,)+)| $name { $($field),+ },
+                )
+            }
+        }
+    };
+}
+pub(crate) use tensor_collection;
 
 /// What a block's forward pass can fail with: an op rejecting a shape (e.g. an odd size at a
 /// pooling step) or the device failing.
@@ -192,7 +233,7 @@ pub fn unsized_channels<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
 
 /// A block from `I` to `O` channels applied the same way in every pass (the stem, the
 /// stacking fusions, the heads' residual pair).
-pub trait Block<const I: usize, const O: usize, E: Float, D: Backend<E>>: Complexity {
+pub trait Block<const I: usize, const O: usize, E: Float, D: Backend<E>> {
     /// Applies the block in train or eval mode (see [`Mode`]).
     fn forward<T: Mode<E, D>>(&mut self, x: Image<I, E, D, T>) -> Result<Image<O, E, D, T>>;
 }

@@ -6,8 +6,8 @@
 //! across passes and give each pass its own second.
 
 use super::{
-    batch_norm, batch_norm_add_relu, batch_norm_relu, Backend, Block, Complexity, Conv1x1, Conv3x3,
-    Mode, Result, Tally,
+    batch_norm, batch_norm_add_relu, batch_norm_relu, tensor_collection, Backend, Block, Conv1x1,
+    Conv3x3, Mode, Result,
 };
 use crate::ops::{Float, Image, OpError};
 use dfdx::nn::modules::BatchNorm2D;
@@ -85,29 +85,6 @@ impl<const I: usize, const O: usize, E: Float, D: Backend<E>> ConvPair<I, O, E, 
         let x = self.conv2.forward(x)?;
         batch_norm_add_relu(&mut norms.bn2, x, shortcut)
     }
-
-    /// The cost of one use; `shared_use` is true for the second and later passes through
-    /// shared convolutions, `relu_modules` the ReLU modules the authors' code has here.
-    pub(crate) fn tally_use(
-        &self,
-        norms: &PairNorms<I, O, E, D>,
-        shared_use: bool,
-        relu_modules: usize,
-        (height, width): (usize, usize),
-        tally: &mut Tally,
-    ) {
-        tally.conv(I, O, 3, height, width, true, !shared_use);
-        tally.batch_norm(O, height, width);
-        tally.conv(O, O, 3, height, width, true, !shared_use);
-        tally.batch_norm(O, height, width);
-        if norms.shortcut.projection.is_some() {
-            tally.conv(I, O, 1, height, width, true, true);
-            tally.batch_norm(O, height, width);
-        }
-        for _ in 0..relu_modules {
-            tally.relu(O, height, width);
-        }
-    }
 }
 
 impl<const I: usize, const O: usize, E: Float, D: Backend<E>> Block<I, O, E, D>
@@ -118,51 +95,8 @@ impl<const I: usize, const O: usize, E: Float, D: Backend<E>> Block<I, O, E, D>
     }
 }
 
-impl<const I: usize, const O: usize, E: Float, D: Backend<E>> Complexity
-    for ResidualPair<I, O, E, D>
-{
-    /// A standard residual block of the authors' code holds one ReLU module, called twice.
-    fn tally(&self, _pass: usize, height: usize, width: usize, tally: &mut Tally) {
-        self.convs
-            .tally_use(&self.norms, false, 1, (height, width), tally);
-    }
-}
-
-impl<const I: usize, const O: usize, E: Float, D: Backend<E>> TensorCollection<E, D>
-    for ConvPair<I, O, E, D>
-{
-    type To<E2: Dtype, D2: Device<E2>> = ConvPair<I, O, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("conv1", |s| &s.conv1, |s| &mut s.conv1),
-                Self::module("conv2", |s| &s.conv2, |s| &mut s.conv2),
-            ),
-            |(conv1, conv2)| ConvPair { conv1, conv2 },
-        )
-    }
-}
-
-impl<const I: usize, const O: usize, E: Float, D: Backend<E>> TensorCollection<E, D>
-    for Projection<I, O, E, D>
-{
-    type To<E2: Dtype, D2: Device<E2>> = Projection<I, O, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("conv", |s| &s.conv, |s| &mut s.conv),
-                Self::module("norm", |s| &s.norm, |s| &mut s.norm),
-            ),
-            |(conv, norm)| Projection { conv, norm },
-        )
-    }
-}
+tensor_collection!(ConvPair<const I: usize, const O: usize> { conv1, conv2 });
+tensor_collection!(Projection<const I: usize, const O: usize> { conv, norm });
 
 impl<const I: usize, const O: usize, E: Float, D: Backend<E>> TensorCollection<E, D>
     for Shortcut<I, O, E, D>
@@ -185,39 +119,5 @@ impl<const I: usize, const O: usize, E: Float, D: Backend<E>> TensorCollection<E
     }
 }
 
-impl<const I: usize, const O: usize, E: Float, D: Backend<E>> TensorCollection<E, D>
-    for PairNorms<I, O, E, D>
-{
-    type To<E2: Dtype, D2: Device<E2>> = PairNorms<I, O, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("bn1", |s| &s.bn1, |s| &mut s.bn1),
-                Self::module("bn2", |s| &s.bn2, |s| &mut s.bn2),
-                Self::module("shortcut", |s| &s.shortcut, |s| &mut s.shortcut),
-            ),
-            |(bn1, bn2, shortcut)| PairNorms { bn1, bn2, shortcut },
-        )
-    }
-}
-
-impl<const I: usize, const O: usize, E: Float, D: Backend<E>> TensorCollection<E, D>
-    for ResidualPair<I, O, E, D>
-{
-    type To<E2: Dtype, D2: Device<E2>> = ResidualPair<I, O, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("convs", |s| &s.convs, |s| &mut s.convs),
-                Self::module("norms", |s| &s.norms, |s| &mut s.norms),
-            ),
-            |(convs, norms)| ResidualPair { convs, norms },
-        )
-    }
-}
+tensor_collection!(PairNorms<const I: usize, const O: usize> { bn1, bn2, shortcut });
+tensor_collection!(ResidualPair<const I: usize, const O: usize> { convs, norms });

@@ -2,41 +2,44 @@
 //! whose convolutions are created once and shared by every pass, while each pass owns its
 //! BatchNorms and the shortcut of the level's first pair.
 
-use super::{Backend, Complexity, ConvPair, Mode, PairNorms, Result, Tally};
+use super::{Backend, ConvPair, Mode, PairNorms, Result};
 use crate::ops::{Float, Image};
 use dfdx::prelude::{Device, Dtype, ModuleVisitor, Repeated, Storage, TensorCollection};
 
-/// What one pass owns at one encoder level: BatchNorms of every pair and the first pair's
-/// shortcut.
+/// The `PAIRS` residual pairs of a level, as the paper counts them (e.g. 3, 2, 2, 2 for
+/// ResNet-18): the first (`First`, changing the width) and the `PAIRS - 1` following ones.
 #[derive(Clone, Debug)]
-pub struct LevelNorms<const IN: usize, const F: usize, const REST: usize, E: Dtype, D: Storage<E>> {
-    /// The first pair (`IN` -> `F`).
-    pub first: PairNorms<IN, F, E, D>,
-    /// The following `REST` pairs (`F` -> `F`, identity shortcuts).
-    pub rest: Repeated<PairNorms<F, F, E, D>, REST>,
+pub struct Pairs<First, Following, const PAIRS: usize> {
+    /// Pair 0.
+    pub first: First,
+    /// Pairs 1 to `PAIRS - 1`.
+    pub following: Vec<Following>,
 }
 
-/// One encoder level of the RuCB: `1 + REST` residual pairs from `IN` to `F` channels whose
+/// What one pass owns at one encoder level: BatchNorms of every pair and the first pair's
+/// shortcut (`IN` -> `F`; the following pairs' shortcuts are identities).
+pub type LevelNorms<const IN: usize, const F: usize, const PAIRS: usize, E, D> =
+    Pairs<PairNorms<IN, F, E, D>, PairNorms<F, F, E, D>, PAIRS>;
+
+/// One encoder level of the RuCB: `PAIRS` residual pairs from `IN` to `F` channels whose
 /// convolutions serve all `P` passes (the paper's RuCB).
 #[derive(Clone, Debug)]
 pub struct ReusableConvLevel<
     const IN: usize,
     const F: usize,
-    const REST: usize,
+    const PAIRS: usize,
     const P: usize,
     E: Dtype,
     D: Storage<E>,
 > {
-    /// Shared convolutions of the first pair (`IN` -> `F`).
-    pub first: ConvPair<IN, F, E, D>,
-    /// Shared convolutions of the following pairs.
-    pub rest: Repeated<ConvPair<F, F, E, D>, REST>,
+    /// The pairs' convolutions, shared by every pass.
+    pub pairs: Pairs<ConvPair<IN, F, E, D>, ConvPair<F, F, E, D>, PAIRS>,
     /// Pass t's BatchNorms and shortcut.
-    pub passes: Repeated<LevelNorms<IN, F, REST, E, D>, P>,
+    pub passes: Repeated<LevelNorms<IN, F, PAIRS, E, D>, P>,
 }
 
-impl<const IN: usize, const F: usize, const REST: usize, const P: usize, E, D>
-    ReusableConvLevel<IN, F, REST, P, E, D>
+impl<const IN: usize, const F: usize, const PAIRS: usize, const P: usize, E, D>
+    ReusableConvLevel<IN, F, PAIRS, P, E, D>
 where
     E: Float,
     D: Backend<E>,
@@ -49,73 +52,47 @@ where
         x: Image<IN, E, D, T>,
     ) -> Result<Image<F, E, D, T>> {
         let norms = &mut self.passes.modules[pass];
-        let mut x = self.first.forward(&mut norms.first, x)?;
-        for (convs, norms) in self.rest.modules.iter().zip(&mut norms.rest.modules) {
+        let mut x = self.pairs.first.forward(&mut norms.first, x)?;
+        for (convs, norms) in self.pairs.following.iter().zip(&mut norms.following) {
             x = convs.forward(norms, x)?;
         }
         Ok(x)
     }
 }
 
-impl<const IN: usize, const F: usize, const REST: usize, const P: usize, E, D> Complexity
-    for ReusableConvLevel<IN, F, REST, P, E, D>
+impl<First, Following, const PAIRS: usize, E, D> TensorCollection<E, D>
+    for Pairs<First, Following, PAIRS>
 where
     E: Float,
     D: Backend<E>,
+    First: TensorCollection<E, D>,
+    Following: TensorCollection<E, D>,
 {
-    /// The authors' RuCB gives each pass one ReLU module per convolution; torchstat counts
-    /// the shared convolutions in their first pass only.
-    fn tally(&self, pass: usize, height: usize, width: usize, tally: &mut Tally) {
-        let norms = &self.passes.modules[pass];
-        let shared_use = pass > 0;
-        self.first
-            .tally_use(&norms.first, shared_use, 2, (height, width), tally);
-        for (convs, norms) in self.rest.modules.iter().zip(&norms.rest.modules) {
-            convs.tally_use(norms, shared_use, 2, (height, width), tally);
-        }
-    }
-}
+    type To<E2: Dtype, D2: Device<E2>> = Pairs<First::To<E2, D2>, Following::To<E2, D2>, PAIRS>;
 
-impl<const IN: usize, const F: usize, const REST: usize, E: Float, D: Backend<E>>
-    TensorCollection<E, D> for LevelNorms<IN, F, REST, E, D>
-{
-    type To<E2: Dtype, D2: Device<E2>> = LevelNorms<IN, F, REST, E2, D2>;
-
+    /// The pairs are named by their index: "0" (the first) to "PAIRS - 1".
     fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
         visitor: &mut V,
     ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        const { assert!(PAIRS >= 1, "a level has at least one residual pair") };
+        let names: Vec<String> = (1..PAIRS).map(|pair| pair.to_string()).collect();
+        let following = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                Self::module(name, move |s| &s.following[i], move |s| &mut s.following[i])
+            })
+            .collect::<Vec<_>>();
         visitor.visit_fields(
-            (
-                Self::module("first", |s| &s.first, |s| &mut s.first),
-                Self::module("rest", |s| &s.rest, |s| &mut s.rest),
-            ),
-            |(first, rest)| LevelNorms { first, rest },
+            (Self::module("0", |s| &s.first, |s| &mut s.first), following),
+            |(first, following)| Pairs { first, following },
         )
     }
 }
 
-impl<const IN: usize, const F: usize, const REST: usize, const P: usize, E, D>
-    TensorCollection<E, D> for ReusableConvLevel<IN, F, REST, P, E, D>
-where
-    E: Float,
-    D: Backend<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = ReusableConvLevel<IN, F, REST, P, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("first", |s| &s.first, |s| &mut s.first),
-                Self::module("rest", |s| &s.rest, |s| &mut s.rest),
-                Self::module("passes", |s| &s.passes, |s| &mut s.passes),
-            ),
-            |(first, rest, passes)| ReusableConvLevel {
-                first,
-                rest,
-                passes,
-            },
-        )
-    }
-}
+super::tensor_collection!(ReusableConvLevel<
+    const IN: usize,
+    const F: usize,
+    const PAIRS: usize,
+    const P: usize,
+> { pairs, passes });
