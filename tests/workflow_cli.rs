@@ -186,6 +186,8 @@ fn train_resume_eval_infer_and_checkpoint_errors() {
         path(&data.join("images")),
         "--out",
         path(&infer_dir),
+        "--device",
+        "cpu",
     ]);
     let detections: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(infer_dir.join("detections.json")).unwrap())
@@ -196,7 +198,7 @@ fn train_resume_eval_infer_and_checkpoint_errors() {
         24
     );
 
-    // Eval and infer take the device at run time; a build without CUDA says how to get it.
+    // The device is chosen at run time; a build without CUDA says how to get it.
     if !cfg!(feature = "cuda") {
         let error = fail(&[
             "eval",
@@ -209,22 +211,6 @@ fn train_resume_eval_infer_and_checkpoint_errors() {
         ]);
         assert!(error.contains("--features cuda"), "{error}");
     }
-    let on_cpu = dir.path().join("infer-cpu");
-    succeed(&[
-        "infer",
-        "--checkpoint",
-        path(&run),
-        "--input",
-        path(&data.join("images")),
-        "--out",
-        path(&on_cpu),
-        "--device",
-        "cpu",
-    ]);
-    assert_eq!(
-        std::fs::read(on_cpu.join("detections.json")).unwrap(),
-        std::fs::read(infer_dir.join("detections.json")).unwrap()
-    );
 
     // A truncated checkpoint is a clear error naming the file.
     let truncated = dir.path().join("truncated.safetensors");

@@ -1,6 +1,7 @@
 //! The named configurations: one type alias per paper configuration, ablation and baseline,
-//! and the run-time registry [`ModelName`] with [`with_model!`](crate::with_model) to run
-//! generic code on the selected type.
+//! and the run-time registry [`ModelName`]; the registry's `with_model!` table, which runs
+//! generic code on the type a name selects, is used by [`crate::model::build`] (and tests)
+//! only.
 //!
 //! Widths, depth (the nesting of [`Level`]s), residual pairs per level (the paper's counts,
 //! e.g. 3, 2, 2, 2 for ResNet-18), passes `P` = N + 1, decoders and head are all type
@@ -181,8 +182,8 @@ pub type ResUnet<const IN: usize, E, D> = ResUnetWith<IN, 1, E, D>;
 /// the shared encoder convolutions, prediction from the last pass (no FSM).
 pub type ResUnetRucb<const IN: usize, E, D> = ResUnetWith<IN, 3, E, D>;
 
-/// Declares [`ModelName`] and [`with_model!`](crate::with_model) from one list of
-/// (variant, command-line name, type alias). `$d` is a literal `$` for the inner macro.
+/// Declares [`ModelName`] and the `with_model!` table from one list of (variant, command-line
+/// name, type alias). `$d` is a literal `$` for the inner macro.
 macro_rules! registry {
     ($d:tt $($variant:ident $name:literal $alias:ident,)*) => {
         crate::named_enum! {
@@ -198,8 +199,8 @@ macro_rules! registry {
 
         /// Runs `body` with `M` standing for the model type named by `name` (a
         /// [`ModelName`](crate::model::ModelName)), a generic alias `M<const IN: usize, E, D>`
-        /// (input channels, element type, device). No trait objects: `body` is compiled once
-        /// per configuration.
+        /// (input channels, element type, device): `body` is compiled once per
+        /// configuration.
         ///
         /// ```ignore
         /// let params = with_model!(name, M => {
@@ -207,7 +208,6 @@ macro_rules! registry {
         ///     model.num_trainable_params()
         /// });
         /// ```
-        #[macro_export]
         macro_rules! with_model {
             ($d name:expr, $d model:ident => $d body:expr) => {
                 match $d name {

@@ -1,7 +1,7 @@
 //! What a configuration costs for one image, counted by walking its structure: the
 //! multiply-accumulates actually executed and the paper's "FLOPs", the convention of the
-//! torchstat tool the authors used. (The learnable parameters come from dfdx:
-//! `num_trainable_params`.)
+//! torchstat tool the authors used. (The learnable parameters are counted by
+//! [`crate::nn::tensors::trainable_parameters`].)
 //!
 //! torchstat hooks every leaf module and keeps the values of the module's LAST call, so a
 //! module applied several times counts once ([`Counter`] keys every call by the module it

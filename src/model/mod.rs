@@ -4,8 +4,8 @@
 //! (nested [`Level`]s whose reusable convolutions every pass shares, each decoded by one DIAAM
 //! per pass), pass t + 1 starting from pass t's decoder output; the head turns the passes'
 //! outputs into logits. Every configuration is a type ([`configs`]) built from the blocks in
-//! [`crate::nn`]; [`ModelName`] and [`with_model!`](crate::with_model) select one at run time;
-//! [`cost`] counts what one costs.
+//! [`crate::nn`]; [`build`] and [`load`] turn a [`ModelName`] into a [`Detector`], the one
+//! interface the workflow uses; [`cost`] counts what a configuration costs.
 
 mod checkpoint;
 #[macro_use]

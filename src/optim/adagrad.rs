@@ -12,15 +12,10 @@
 //! The update is written with dfdx tensor ops (square, sqrt, div, and the in-place `axpy`
 //! that keeps each parameter's identity), so it runs on every dfdx device.
 
-use std::marker::PhantomData;
-use std::path::Path;
-
-use dfdx::nn::tensor_collection::TensorCollection;
-use dfdx::optim::{Optimizer, OptimizerUpdateError};
 use dfdx::prelude::*;
 
-use super::state::{Flat, State, Step, UpdateRule};
-use super::{InvalidHyperparameter, OptimError, OptimizerKind};
+use super::state::{Algorithm, Flat, Stateful, Step, UpdateRule};
+use super::{InvalidHyperparameter, OptimizerKind};
 use crate::ops::Float;
 
 /// AdaGrad hyperparameters, named as in PyTorch.
@@ -63,55 +58,27 @@ impl AdagradConfig {
     }
 }
 
-/// The AdaGrad optimiser for a model of type `M`.
-///
-/// Its state, one accumulator (`sum`) per trainable tensor, is kept in the order the model
-/// visits its tensors, so one `Adagrad` serves one model architecture. Tensors marked as not
-/// trainable (BatchNorm running statistics) are skipped.
-///
-/// `gradients` passed to [`Optimizer::update`] must hold an entry for every trainable tensor,
-/// which the usual `model.alloc_grads()` guarantees (an unused parameter then has a zero
-/// gradient and is left unchanged, as PyTorch leaves a parameter without gradient); dfdx
-/// offers no public way to ask whether an entry exists, and a missing one panics.
-#[derive(Debug)]
-pub struct Adagrad<M, E: Dtype, D: Storage<E>> {
-    /// Hyperparameters; `cfg.lr` may be changed between steps by a schedule.
-    pub cfg: AdagradConfig,
-    state: State<E, D, 1>,
-    model: PhantomData<fn(&M)>,
-}
+/// The AdaGrad optimiser for a model of type `M` (see [`Stateful`]); its state is one
+/// accumulator (`sum`) per trainable tensor.
+pub type Adagrad<M, E, D> = Stateful<AdagradConfig, M, E, D, 1>;
 
-impl<M, E: Dtype, D: Storage<E>> Adagrad<M, E, D> {
-    /// The name of its state buffer, PyTorch's.
-    const STATE: [&'static str; 1] = ["sum"];
+impl Algorithm<1> for AdagradConfig {
+    const KIND: OptimizerKind = OptimizerKind::Adagrad;
+    const BUFFERS: [&'static str; 1] = ["sum"];
 
-    /// An optimiser for `model` with hyperparameters `cfg`.
-    pub fn new(_model: &M, cfg: AdagradConfig) -> Result<Self, InvalidHyperparameter> {
-        cfg.validate()?;
-        Ok(Adagrad {
-            cfg,
-            state: State::default(),
-            model: PhantomData,
-        })
+    fn validate(&self) -> Result<(), InvalidHyperparameter> {
+        AdagradConfig::validate(self)
     }
 
-    /// The number of updates done so far.
-    pub fn steps(&self) -> usize {
-        self.state.steps
-    }
-}
-
-impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Adagrad<M, E, D> {
-    /// Saves the step count and every accumulator, by `model`'s tensor names, to `path`.
-    pub fn save_state(&self, model: &M, path: &Path) -> Result<(), OptimError> {
-        self.state
-            .save(model, OptimizerKind::Adagrad, Self::STATE, path)
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
     }
 
-    /// Continues from the state that [`Adagrad::save_state`] saved for `model` at `path`.
-    pub fn load_state(&mut self, model: &M, path: &Path) -> Result<(), OptimError> {
-        self.state = State::load(model, OptimizerKind::Adagrad, Self::STATE, path)?;
-        Ok(())
+    fn rule<E: Float, D: Device<E>>(&self, step: usize) -> impl UpdateRule<E, D, 1> {
+        AdagradStep {
+            cfg: *self,
+            learning_rate: self.lr / (1.0 + (step - 1) as f64 * self.lr_decay),
+        }
     }
 }
 
@@ -140,23 +107,6 @@ impl<E: Float, D: Device<E>> UpdateRule<E, D, 1> for AdagradStep {
         state_sum.try_axpy(1.0, &gradient.clone().try_square()?, 1.0)?;
         let denominator = state_sum.clone().try_sqrt()?.try_add(E::of(self.cfg.eps))?;
         Ok((gradient.try_div(denominator)?, self.learning_rate))
-    }
-}
-
-impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Optimizer<M, D, E> for Adagrad<M, E, D> {
-    fn update(
-        &mut self,
-        module: &mut M,
-        gradients: &Gradients<E, D>,
-    ) -> Result<(), OptimizerUpdateError<D::Err>> {
-        self.state.steps += 1;
-        let rule = AdagradStep {
-            cfg: self.cfg,
-            learning_rate: self.cfg.lr / (1.0 + (self.state.steps - 1) as f64 * self.cfg.lr_decay),
-        };
-        self.state
-            .update(module, gradients, &rule)
-            .map_err(OptimizerUpdateError::DeviceError)
     }
 }
 

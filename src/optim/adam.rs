@@ -10,15 +10,10 @@
 //! Written with dfdx tensor ops in the order of dfdx's own `Adam` kernel, so that on the CPU it
 //! gives dfdx's `Adam` updates bit for bit.
 
-use std::marker::PhantomData;
-use std::path::Path;
-
-use dfdx::nn::tensor_collection::TensorCollection;
-use dfdx::optim::{Optimizer, OptimizerUpdateError};
 use dfdx::prelude::*;
 
-use super::state::{Flat, State, Step, UpdateRule};
-use super::{InvalidHyperparameter, OptimError, OptimizerKind};
+use super::state::{Algorithm, Flat, Stateful, Step, UpdateRule};
+use super::{InvalidHyperparameter, OptimizerKind};
 use crate::ops::Float;
 
 /// Adam hyperparameters, named as in PyTorch.
@@ -55,52 +50,24 @@ impl AdamConfig {
     }
 }
 
-/// The Adam optimiser for a model of type `M`.
-///
-/// Its state, two moments (`exp_avg`, `exp_avg_sq`) per trainable tensor, is kept in the order
-/// the model visits its tensors, so one `Adam` serves one model architecture. Tensors marked as
-/// not trainable are skipped; `gradients` must hold an entry for every trainable tensor (see
-/// [`super::Adagrad`]).
-#[derive(Debug)]
-pub struct Adam<M, E: Dtype, D: Storage<E>> {
-    /// Hyperparameters; `cfg.lr` may be changed between steps by a schedule.
-    pub cfg: AdamConfig,
-    state: State<E, D, 2>,
-    model: PhantomData<fn(&M)>,
-}
+/// The Adam optimiser for a model of type `M` (see [`Stateful`]); its state is two moments
+/// (`exp_avg`, `exp_avg_sq`) per trainable tensor.
+pub type Adam<M, E, D> = Stateful<AdamConfig, M, E, D, 2>;
 
-impl<M, E: Dtype, D: Storage<E>> Adam<M, E, D> {
-    /// The names of its state buffers, PyTorch's.
-    const STATE: [&'static str; 2] = ["exp_avg", "exp_avg_sq"];
+impl Algorithm<2> for AdamConfig {
+    const KIND: OptimizerKind = OptimizerKind::Adam;
+    const BUFFERS: [&'static str; 2] = ["exp_avg", "exp_avg_sq"];
 
-    /// An optimiser for `model` with hyperparameters `cfg`.
-    pub fn new(_model: &M, cfg: AdamConfig) -> Result<Self, InvalidHyperparameter> {
-        cfg.validate()?;
-        Ok(Adam {
-            cfg,
-            state: State::default(),
-            model: PhantomData,
-        })
+    fn validate(&self) -> Result<(), InvalidHyperparameter> {
+        AdamConfig::validate(self)
     }
 
-    /// The number of updates done so far.
-    pub fn steps(&self) -> usize {
-        self.state.steps
-    }
-}
-
-impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Adam<M, E, D> {
-    /// Saves the step count and both moments of every tensor, by `model`'s tensor names, to
-    /// `path`.
-    pub fn save_state(&self, model: &M, path: &Path) -> Result<(), OptimError> {
-        self.state
-            .save(model, OptimizerKind::Adam, Self::STATE, path)
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
     }
 
-    /// Continues from the state that [`Adam::save_state`] saved for `model` at `path`.
-    pub fn load_state(&mut self, model: &M, path: &Path) -> Result<(), OptimError> {
-        self.state = State::load(model, OptimizerKind::Adam, Self::STATE, path)?;
-        Ok(())
+    fn rule<E: Float, D: Device<E>>(&self, step: usize) -> impl UpdateRule<E, D, 2> {
+        AdamStep::new(self, step)
     }
 }
 
@@ -156,20 +123,6 @@ impl<E: Float, D: Device<E>> UpdateRule<E, D, 2> for AdamStep<E> {
         let denominator = corrected_square.try_sqrt()?.try_add(self.eps)?;
         let step = corrected_mean.try_mul(self.lr)?.try_div(denominator)?;
         Ok((step, 1.0))
-    }
-}
-
-impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Optimizer<M, D, E> for Adam<M, E, D> {
-    fn update(
-        &mut self,
-        module: &mut M,
-        gradients: &Gradients<E, D>,
-    ) -> Result<(), OptimizerUpdateError<D::Err>> {
-        self.state.steps += 1;
-        let rule = AdamStep::new(&self.cfg, self.state.steps);
-        self.state
-            .update(module, gradients, &rule)
-            .map_err(OptimizerUpdateError::DeviceError)
     }
 }
 

@@ -19,6 +19,7 @@ mod tests;
 pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig};
 pub use sgd::{Sgd, SgdConfig};
+pub use state::{Algorithm, Stateful};
 
 use crate::ops::Float;
 use crate::tensor_file::{TensorFileError, TensorProblem};
@@ -162,6 +163,17 @@ impl OptimError {
     }
 }
 
+/// `$body` with `$optimizer` bound to whichever optimiser `$self` holds.
+macro_rules! each {
+    ($self:expr, $optimizer:ident => $body:expr) => {
+        match $self {
+            Optimizer::Adagrad($optimizer) => $body,
+            Optimizer::Adam($optimizer) => $body,
+            Optimizer::Sgd($optimizer) => $body,
+        }
+    };
+}
+
 /// The optimiser of a training run over model `M`, of the kind the run's configuration names.
 #[derive(Debug)]
 pub enum Optimizer<M, E: Dtype, D: Storage<E>> {
@@ -206,49 +218,28 @@ impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Optimizer<M, E, D> {
 
     /// Sets the learning rate of the next updates (a schedule's value for the epoch).
     pub fn set_learning_rate(&mut self, lr: f64) {
-        match self {
-            Optimizer::Adagrad(o) => o.cfg.lr = lr,
-            Optimizer::Adam(o) => o.cfg.lr = lr,
-            Optimizer::Sgd(o) => o.cfg.lr = lr,
-        }
+        each!(self, o => o.cfg.set_learning_rate(lr))
     }
 
     /// The number of updates done so far.
     pub fn steps(&self) -> usize {
-        match self {
-            Optimizer::Adagrad(o) => o.steps(),
-            Optimizer::Adam(o) => o.steps(),
-            Optimizer::Sgd(o) => o.steps(),
-        }
+        each!(self, o => o.steps())
     }
 
     /// One update of every trainable tensor of `model` with `gradients`, which must hold an
     /// entry for each (as `model.alloc_grads()` provides).
     pub fn update(&mut self, model: &mut M, gradients: &Gradients<E, D>) -> Result<(), OptimError> {
-        match self {
-            Optimizer::Adagrad(o) => o.update(model, gradients),
-            Optimizer::Adam(o) => o.update(model, gradients),
-            Optimizer::Sgd(o) => o.update(model, gradients),
-        }
-        .map_err(OptimError::device)
+        each!(self, o => o.update(model, gradients)).map_err(OptimError::device)
     }
 
     /// Saves the state (step count and every buffer, by `model`'s tensor names) to `path`,
     /// atomically.
     pub fn save_state(&self, model: &M, path: &Path) -> Result<(), OptimError> {
-        match self {
-            Optimizer::Adagrad(o) => o.save_state(model, path),
-            Optimizer::Adam(o) => o.save_state(model, path),
-            Optimizer::Sgd(o) => o.save_state(model, path),
-        }
+        each!(self, o => o.save_state(model, path))
     }
 
     /// Continues from the state saved at `path` for `model` by an optimiser of the same kind.
     pub fn load_state(&mut self, model: &M, path: &Path) -> Result<(), OptimError> {
-        match self {
-            Optimizer::Adagrad(o) => o.load_state(model, path),
-            Optimizer::Adam(o) => o.load_state(model, path),
-            Optimizer::Sgd(o) => o.load_state(model, path),
-        }
+        each!(self, o => o.load_state(model, path))
     }
 }

@@ -11,15 +11,10 @@
 //! with dfdx tensor ops in the order of dfdx's own `Sgd` kernel, so that on the CPU it gives
 //! dfdx's `Sgd` with `Momentum::Classic` updates bit for bit.
 
-use std::marker::PhantomData;
-use std::path::Path;
-
-use dfdx::nn::tensor_collection::TensorCollection;
-use dfdx::optim::{Optimizer, OptimizerUpdateError};
 use dfdx::prelude::*;
 
-use super::state::{Flat, State, Step, UpdateRule};
-use super::{InvalidHyperparameter, OptimError, OptimizerKind};
+use super::state::{Algorithm, Flat, Stateful, Step, UpdateRule};
+use super::{InvalidHyperparameter, OptimizerKind};
 use crate::ops::Float;
 
 /// SGD hyperparameters, named as in PyTorch.
@@ -39,51 +34,27 @@ impl SgdConfig {
     }
 }
 
-/// The SGD optimiser for a model of type `M`.
-///
-/// Its state, one momentum buffer (`momentum_buffer`) per trainable tensor, is kept in the
-/// order the model visits its tensors, so one `Sgd` serves one model architecture. Tensors
-/// marked as not trainable are skipped; `gradients` must hold an entry for every trainable
-/// tensor (see [`super::Adagrad`]).
-#[derive(Debug)]
-pub struct Sgd<M, E: Dtype, D: Storage<E>> {
-    /// Hyperparameters; `cfg.lr` may be changed between steps by a schedule.
-    pub cfg: SgdConfig,
-    state: State<E, D, 1>,
-    model: PhantomData<fn(&M)>,
-}
+/// The SGD optimiser for a model of type `M` (see [`Stateful`]); its state is one momentum
+/// buffer (`momentum_buffer`) per trainable tensor.
+pub type Sgd<M, E, D> = Stateful<SgdConfig, M, E, D, 1>;
 
-impl<M, E: Dtype, D: Storage<E>> Sgd<M, E, D> {
-    /// The name of its state buffer, PyTorch's.
-    const STATE: [&'static str; 1] = ["momentum_buffer"];
+impl Algorithm<1> for SgdConfig {
+    const KIND: OptimizerKind = OptimizerKind::Sgd;
+    const BUFFERS: [&'static str; 1] = ["momentum_buffer"];
 
-    /// An optimiser for `model` with hyperparameters `cfg`.
-    pub fn new(_model: &M, cfg: SgdConfig) -> Result<Self, InvalidHyperparameter> {
-        cfg.validate()?;
-        Ok(Sgd {
-            cfg,
-            state: State::default(),
-            model: PhantomData,
-        })
+    fn validate(&self) -> Result<(), InvalidHyperparameter> {
+        SgdConfig::validate(self)
     }
 
-    /// The number of updates done so far.
-    pub fn steps(&self) -> usize {
-        self.state.steps
-    }
-}
-
-impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Sgd<M, E, D> {
-    /// Saves the step count and every momentum buffer, by `model`'s tensor names, to `path`.
-    pub fn save_state(&self, model: &M, path: &Path) -> Result<(), OptimError> {
-        self.state
-            .save(model, OptimizerKind::Sgd, Self::STATE, path)
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
     }
 
-    /// Continues from the state that [`Sgd::save_state`] saved for `model` at `path`.
-    pub fn load_state(&mut self, model: &M, path: &Path) -> Result<(), OptimError> {
-        self.state = State::load(model, OptimizerKind::Sgd, Self::STATE, path)?;
-        Ok(())
+    fn rule<E: Float, D: Device<E>>(&self, _step: usize) -> impl UpdateRule<E, D, 1> {
+        SgdStep {
+            lr: self.lr,
+            momentum: E::of(self.momentum),
+        }
     }
 }
 
@@ -109,23 +80,6 @@ impl<E: Float, D: Device<E>> UpdateRule<E, D, 1> for SgdStep<E> {
             .try_mul(self.momentum)?
             .try_add(gradient)?;
         Ok((momentum_buffer.clone(), self.lr))
-    }
-}
-
-impl<M: TensorCollection<E, D>, E: Float, D: Device<E>> Optimizer<M, D, E> for Sgd<M, E, D> {
-    fn update(
-        &mut self,
-        module: &mut M,
-        gradients: &Gradients<E, D>,
-    ) -> Result<(), OptimizerUpdateError<D::Err>> {
-        self.state.steps += 1;
-        let rule = SgdStep {
-            lr: self.cfg.lr,
-            momentum: E::of(self.cfg.momentum),
-        };
-        self.state
-            .update(module, gradients, &rule)
-            .map_err(OptimizerUpdateError::DeviceError)
     }
 }
 

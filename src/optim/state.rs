@@ -5,21 +5,23 @@
 //! [`crate::nn::tensors`], so a model's walk is compiled once for every optimiser (and for
 //! checkpoints), and each optimiser's rule once, not once per model or per tensor shape.
 
-use super::{OptimError, OptimizerKind};
+use super::{InvalidHyperparameter, OptimError, OptimizerKind};
 use crate::nn::tensors::{for_each_tensor, for_each_tensor_mut};
 use crate::ops::Float;
 use crate::tensor_file::{TensorFile, TensorFileWriter, TensorProblem};
 use dfdx::nn::tensor_collection::TensorCollection;
+use dfdx::optim::{Optimizer, OptimizerUpdateError};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+use std::marker::PhantomData;
 use std::path::Path;
 
 /// A tensor's elements as one flat tensor.
-pub(super) type Flat<E, D> = Tensor<(usize,), E, D>;
+pub type Flat<E, D> = Tensor<(usize,), E, D>;
 
 /// A step s and rate a, with which a parameter p becomes p - a s.
-pub(super) type Step<E, D> = (Flat<E, D>, f64);
+pub type Step<E, D> = (Flat<E, D>, f64);
 
 /// The metadata key of a state file's [`StateRecord`].
 const RECORD_KEY: &str = "rrcanet_optimizer";
@@ -35,7 +37,7 @@ struct StateRecord {
 
 /// How an optimiser updates one trainable tensor: its PyTorch rule for one step, with the
 /// step's hyperparameters.
-pub(super) trait UpdateRule<E: Dtype, D: Storage<E>, const N: usize> {
+pub trait UpdateRule<E: Dtype, D: Storage<E>, const N: usize> {
     /// The starting value of each of a tensor's `N` state buffers.
     fn initial_values(&self) -> [f64; N];
 
@@ -49,14 +51,102 @@ pub(super) trait UpdateRule<E: Dtype, D: Storage<E>, const N: usize> {
     ) -> Result<Step<E, D>, D::Err>;
 }
 
+/// What tells one optimiser from another: its hyperparameters (this type), PyTorch's names of
+/// the `N` buffers it keeps per trainable tensor, and its rule for one update.
+pub trait Algorithm<const N: usize>: Copy {
+    /// Which optimiser this is.
+    const KIND: OptimizerKind;
+    /// PyTorch's names of its per-tensor buffers.
+    const BUFFERS: [&'static str; N];
+    /// Checks the hyperparameters as PyTorch does.
+    fn validate(&self) -> Result<(), InvalidHyperparameter>;
+    /// Sets the learning rate of the next updates.
+    fn set_learning_rate(&mut self, lr: f64);
+    /// The rule of update number `step` (counted from 1).
+    fn rule<E: Float, D: Device<E>>(&self, step: usize) -> impl UpdateRule<E, D, N>;
+}
+
+/// An optimiser with hyperparameters `A` for a model of type `M`, and its state: one update
+/// count and, per trainable tensor in the order the model visits its tensors, `N` buffers (so
+/// one optimiser serves one model architecture). Tensors marked as not trainable (BatchNorm
+/// running statistics) are skipped.
+///
+/// `gradients` passed to [`Optimizer::update`] must hold an entry for every trainable tensor,
+/// which the usual `model.alloc_grads()` guarantees (an unused parameter then has a zero
+/// gradient and is left unchanged, as PyTorch leaves a parameter without gradient); dfdx
+/// offers no public way to ask whether an entry exists, and a missing one panics.
+#[derive(Debug)]
+pub struct Stateful<A, M, E: Dtype, D: Storage<E>, const N: usize> {
+    /// Hyperparameters; the learning rate may be changed between steps by a schedule.
+    pub cfg: A,
+    state: State<E, D, N>,
+    model: PhantomData<fn(&M)>,
+}
+
+impl<A: Algorithm<N>, M, E: Dtype, D: Storage<E>, const N: usize> Stateful<A, M, E, D, N> {
+    /// An optimiser for `model` with hyperparameters `cfg`.
+    pub fn new(_model: &M, cfg: A) -> Result<Self, InvalidHyperparameter> {
+        cfg.validate()?;
+        Ok(Stateful {
+            cfg,
+            state: State::default(),
+            model: PhantomData,
+        })
+    }
+
+    /// The number of updates done so far.
+    pub fn steps(&self) -> usize {
+        self.state.steps
+    }
+}
+
+impl<A, M, E, D, const N: usize> Stateful<A, M, E, D, N>
+where
+    A: Algorithm<N>,
+    M: TensorCollection<E, D>,
+    E: Float,
+    D: Device<E>,
+{
+    /// Saves the step count and every buffer, by `model`'s tensor names, to `path`.
+    pub fn save_state(&self, model: &M, path: &Path) -> Result<(), OptimError> {
+        self.state.save(model, A::KIND, A::BUFFERS, path)
+    }
+
+    /// Continues from the state that [`Stateful::save_state`] saved for `model` at `path`.
+    pub fn load_state(&mut self, model: &M, path: &Path) -> Result<(), OptimError> {
+        self.state = State::load(model, A::KIND, A::BUFFERS, path)?;
+        Ok(())
+    }
+}
+
+impl<A, M, E, D, const N: usize> Optimizer<M, D, E> for Stateful<A, M, E, D, N>
+where
+    A: Algorithm<N>,
+    M: TensorCollection<E, D>,
+    E: Float,
+    D: Device<E>,
+{
+    fn update(
+        &mut self,
+        module: &mut M,
+        gradients: &Gradients<E, D>,
+    ) -> Result<(), OptimizerUpdateError<D::Err>> {
+        self.state.steps += 1;
+        let rule = self.cfg.rule::<E, D>(self.state.steps);
+        self.state
+            .update(module, gradients, &rule)
+            .map_err(OptimizerUpdateError::DeviceError)
+    }
+}
+
 /// An optimiser's memory: its update count and `N` buffers per trainable tensor.
 #[derive(Debug)]
-pub(super) struct State<E: Dtype, D: Storage<E>, const N: usize> {
+struct State<E: Dtype, D: Storage<E>, const N: usize> {
     /// Updates done so far.
-    pub(super) steps: usize,
+    steps: usize,
     /// The buffers of each trainable tensor, in the model's visiting order; empty before the
     /// first update, which creates them.
-    pub(super) buffers: Vec<[Flat<E, D>; N]>,
+    buffers: Vec<[Flat<E, D>; N]>,
 }
 
 impl<E: Dtype, D: Storage<E>, const N: usize> Default for State<E, D, N> {
@@ -70,7 +160,7 @@ impl<E: Dtype, D: Storage<E>, const N: usize> Default for State<E, D, N> {
 
 impl<E: Float, D: Device<E>, const N: usize> State<E, D, N> {
     /// Applies `rule` to every trainable tensor of `model` (the caller has counted the step).
-    pub(super) fn update<M: TensorCollection<E, D>>(
+    fn update<M: TensorCollection<E, D>>(
         &mut self,
         model: &mut M,
         gradients: &Gradients<E, D>,
@@ -118,7 +208,7 @@ impl<E: Float, D: Device<E>, const N: usize> State<E, D, N> {
     }
 
     /// Saves the state of `kind`, whose buffers are called `names`, for `model` to `path`.
-    pub(super) fn save<M: TensorCollection<E, D>>(
+    fn save<M: TensorCollection<E, D>>(
         &self,
         model: &M,
         kind: OptimizerKind,
@@ -129,7 +219,7 @@ impl<E: Float, D: Device<E>, const N: usize> State<E, D, N> {
     }
 
     /// The state of `kind`, whose buffers are called `names`, saved for `model` at `path`.
-    pub(super) fn load<M: TensorCollection<E, D>>(
+    fn load<M: TensorCollection<E, D>>(
         model: &M,
         kind: OptimizerKind,
         names: [&str; N],
