@@ -45,19 +45,6 @@ impl Default for AdagradConfig {
     }
 }
 
-impl AdagradConfig {
-    /// Checks every hyperparameter is finite and non-negative (PyTorch's checks).
-    pub fn validate(&self) -> Result<(), InvalidHyperparameter> {
-        let check =
-            |name, value| InvalidHyperparameter::non_negative(OptimizerKind::Adagrad, name, value);
-        check("lr", self.lr)?;
-        check("lr_decay", self.lr_decay)?;
-        check("weight_decay", self.weight_decay)?;
-        check("initial_accumulator_value", self.initial_accumulator_value)?;
-        check("eps", self.eps)
-    }
-}
-
 /// The AdaGrad optimiser for a model of type `M` (see [`Stateful`]); its state is one
 /// accumulator (`sum`) per trainable tensor.
 pub type Adagrad<M, E, D> = Stateful<AdagradConfig, M, E, D, 1>;
@@ -66,8 +53,15 @@ impl Algorithm<1> for AdagradConfig {
     const KIND: OptimizerKind = OptimizerKind::Adagrad;
     const BUFFERS: [&'static str; 1] = ["sum"];
 
+    /// Checks every hyperparameter is finite and non-negative (PyTorch's checks).
     fn validate(&self) -> Result<(), InvalidHyperparameter> {
-        AdagradConfig::validate(self)
+        let check =
+            |name, value| InvalidHyperparameter::non_negative(OptimizerKind::Adagrad, name, value);
+        check("lr", self.lr)?;
+        check("lr_decay", self.lr_decay)?;
+        check("weight_decay", self.weight_decay)?;
+        check("initial_accumulator_value", self.initial_accumulator_value)?;
+        check("eps", self.eps)
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
@@ -112,11 +106,8 @@ impl<E: Float, D: Device<E>> UpdateRule<E, D, 1> for AdagradStep {
 
 #[cfg(test)]
 mod tests {
+    use super::super::quadratic::*;
     use super::*;
-
-    const START: [f64; 5] = [0.5, -1.0, 2.0, 0.0, 3.0];
-    const TARGET: [f64; 5] = [1.0, 1.0, -1.0, 0.5, 3.0];
-    const WEIGHT: [f64; 5] = [1.0, 2.0, 0.5, 3.0, 1.0];
 
     /// Every hyperparameter away from its default.
     fn everything_on() -> AdagradConfig {
@@ -134,31 +125,7 @@ mod tests {
     where
         Cpu: Device<E>,
     {
-        let dev = Cpu::default();
-        let cast = |v: [f64; 5]| v.map(|x| E::from(x).unwrap());
-        let mut p: Tensor<Rank1<5>, E, Cpu> = dev.tensor(cast(START));
-        let target = dev.tensor(cast(TARGET));
-        let weight = dev.tensor(cast(WEIGHT));
-        let mut optimizer = Adagrad::new(&p, cfg).unwrap();
-        (0..4)
-            .map(|_| {
-                let loss = ((p.leaky_trace() - target.clone()).square() * weight.clone()).sum();
-                optimizer.update(&mut p, &loss.backward()).unwrap();
-                p.array().map(|x| x.to_f64().unwrap())
-            })
-            .collect()
-    }
-
-    fn assert_close(actual: &[[f64; 5]], expected: &[[f64; 5]], tolerance: f64) {
-        for (step, (a, e)) in actual.iter().zip(expected).enumerate() {
-            for (x, y) in a.iter().zip(e) {
-                assert!(
-                    (x - y).abs() <= tolerance * y.abs().max(1e-3),
-                    "step {}: {a:?} vs torch {e:?}",
-                    step + 1
-                );
-            }
-        }
+        steps::<E, _>(4, |p| Adagrad::new(p, cfg).unwrap())
     }
 
     // Expected values: torch 2.15 `torch.optim.Adagrad([p], **cfg)` on the same problem

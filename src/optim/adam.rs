@@ -38,18 +38,6 @@ impl Default for AdamConfig {
     }
 }
 
-impl AdamConfig {
-    /// Checks the hyperparameters as PyTorch does: lr and eps finite and non-negative, betas
-    /// in [0, 1).
-    pub fn validate(&self) -> Result<(), InvalidHyperparameter> {
-        let kind = OptimizerKind::Adam;
-        InvalidHyperparameter::non_negative(kind, "lr", self.lr)?;
-        InvalidHyperparameter::below_one(kind, "beta1", self.betas[0])?;
-        InvalidHyperparameter::below_one(kind, "beta2", self.betas[1])?;
-        InvalidHyperparameter::non_negative(kind, "eps", self.eps)
-    }
-}
-
 /// The Adam optimiser for a model of type `M` (see [`Stateful`]); its state is two moments
 /// (`exp_avg`, `exp_avg_sq`) per trainable tensor.
 pub type Adam<M, E, D> = Stateful<AdamConfig, M, E, D, 2>;
@@ -58,8 +46,14 @@ impl Algorithm<2> for AdamConfig {
     const KIND: OptimizerKind = OptimizerKind::Adam;
     const BUFFERS: [&'static str; 2] = ["exp_avg", "exp_avg_sq"];
 
+    /// Checks the hyperparameters as PyTorch does: lr and eps finite and non-negative, betas
+    /// in [0, 1).
     fn validate(&self) -> Result<(), InvalidHyperparameter> {
-        AdamConfig::validate(self)
+        let kind = OptimizerKind::Adam;
+        InvalidHyperparameter::non_negative(kind, "lr", self.lr)?;
+        InvalidHyperparameter::below_one(kind, "beta1", self.betas[0])?;
+        InvalidHyperparameter::below_one(kind, "beta2", self.betas[1])?;
+        InvalidHyperparameter::non_negative(kind, "eps", self.eps)
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
@@ -128,40 +122,15 @@ impl<E: Float, D: Device<E>> UpdateRule<E, D, 2> for AdamStep<E> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::quadratic::*;
     use super::*;
-
-    const START: [f64; 5] = [0.5, -1.0, 2.0, 0.0, 3.0];
-    const TARGET: [f64; 5] = [1.0, 1.0, -1.0, 0.5, 3.0];
-    const WEIGHT: [f64; 5] = [1.0, 2.0, 0.5, 3.0, 1.0];
 
     /// Five Adam steps on sum(WEIGHT (p - TARGET)^2) from START; p after each step.
     fn run<E: Float>(cfg: AdamConfig) -> Vec<[f64; 5]>
     where
         Cpu: Device<E>,
     {
-        run_with::<E, _>(|p| Adam::new(p, cfg).unwrap())
-    }
-
-    /// The same steps with the optimiser `build` makes.
-    fn run_with<E: Float, O: Optimizer<Tensor<Rank1<5>, E, Cpu>, Cpu, E>>(
-        build: impl FnOnce(&Tensor<Rank1<5>, E, Cpu>) -> O,
-    ) -> Vec<[f64; 5]>
-    where
-        Cpu: Device<E>,
-    {
-        let dev = Cpu::default();
-        let cast = |v: [f64; 5]| v.map(|x| E::from(x).unwrap());
-        let mut p: Tensor<Rank1<5>, E, Cpu> = dev.tensor(cast(START));
-        let target = dev.tensor(cast(TARGET));
-        let weight = dev.tensor(cast(WEIGHT));
-        let mut optimizer = build(&p);
-        (0..5)
-            .map(|_| {
-                let loss = ((p.leaky_trace() - target.clone()).square() * weight.clone()).sum();
-                optimizer.update(&mut p, &loss.backward()).unwrap();
-                p.array().map(|x| x.to_f64().unwrap())
-            })
-            .collect()
+        steps::<E, _>(5, |p| Adam::new(p, cfg).unwrap())
     }
 
     /// The same problem by `torch.optim.Adam`'s single-tensor algorithm, written as PyTorch
@@ -175,28 +144,16 @@ mod tests {
                 let bias_correction1 = 1.0 - beta1.powi(step);
                 let bias_correction2: f64 = 1.0 - beta2.powi(step);
                 let step_size = cfg.lr / bias_correction1;
+                let g = gradient(&p);
                 for i in 0..5 {
-                    let g = 2.0 * WEIGHT[i] * (p[i] - TARGET[i]);
-                    exp_avg[i] += (g - exp_avg[i]) * (1.0 - beta1);
-                    exp_avg_sq[i] = exp_avg_sq[i] * beta2 + (1.0 - beta2) * g * g;
+                    exp_avg[i] += (g[i] - exp_avg[i]) * (1.0 - beta1);
+                    exp_avg_sq[i] = exp_avg_sq[i] * beta2 + (1.0 - beta2) * g[i] * g[i];
                     let denominator = exp_avg_sq[i].sqrt() / bias_correction2.sqrt() + cfg.eps;
                     p[i] -= step_size * exp_avg[i] / denominator;
                 }
                 p
             })
             .collect()
-    }
-
-    fn assert_close(actual: &[[f64; 5]], expected: &[[f64; 5]], tolerance: f64) {
-        for (step, (a, e)) in actual.iter().zip(expected).enumerate() {
-            for (x, y) in a.iter().zip(e) {
-                assert!(
-                    (x - y).abs() <= tolerance * y.abs().max(1e-3),
-                    "step {}: {a:?} vs torch {e:?}",
-                    step + 1
-                );
-            }
-        }
     }
 
     /// PyTorch's defaults, and every hyperparameter away from them.
@@ -227,8 +184,7 @@ mod tests {
         // At t = 1 the corrected moments are g and g^2: p - lr g / (|g| + eps).
         let lr = AdamConfig::default().lr;
         let first = run::<f64>(AdamConfig::default())[0];
-        for i in 0..5 {
-            let g = 2.0 * WEIGHT[i] * (START[i] - TARGET[i]);
+        for (i, g) in gradient(&START).into_iter().enumerate() {
             let expected = START[i] - lr * g / (g.abs() + 1e-8);
             assert!((first[i] - expected).abs() < 1e-15, "{first:?}");
         }
@@ -239,10 +195,9 @@ mod tests {
     where
         Cpu: Device<E>,
     {
-        let bits = |steps: Vec<[f64; 5]>| steps.into_iter().map(|p| p.map(f64::to_bits)).collect();
         [
             bits(run::<E>(cfg)),
-            bits(run_with::<E, _>(|p| {
+            bits(steps::<E, _>(5, |p| {
                 dfdx::optim::Adam::new(
                     p,
                     dfdx::optim::AdamConfig {

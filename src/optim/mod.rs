@@ -11,6 +11,8 @@
 
 mod adagrad;
 mod adam;
+#[cfg(test)]
+mod quadratic;
 mod sgd;
 mod state;
 #[cfg(test)]

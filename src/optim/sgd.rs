@@ -26,14 +26,6 @@ pub struct SgdConfig {
     pub momentum: f64,
 }
 
-impl SgdConfig {
-    /// Checks the hyperparameters as PyTorch does: finite and non-negative.
-    pub fn validate(&self) -> Result<(), InvalidHyperparameter> {
-        InvalidHyperparameter::non_negative(OptimizerKind::Sgd, "lr", self.lr)?;
-        InvalidHyperparameter::non_negative(OptimizerKind::Sgd, "momentum", self.momentum)
-    }
-}
-
 /// The SGD optimiser for a model of type `M` (see [`Stateful`]); its state is one momentum
 /// buffer (`momentum_buffer`) per trainable tensor.
 pub type Sgd<M, E, D> = Stateful<SgdConfig, M, E, D, 1>;
@@ -42,8 +34,10 @@ impl Algorithm<1> for SgdConfig {
     const KIND: OptimizerKind = OptimizerKind::Sgd;
     const BUFFERS: [&'static str; 1] = ["momentum_buffer"];
 
+    /// Checks the hyperparameters as PyTorch does: finite and non-negative.
     fn validate(&self) -> Result<(), InvalidHyperparameter> {
-        SgdConfig::validate(self)
+        InvalidHyperparameter::non_negative(OptimizerKind::Sgd, "lr", self.lr)?;
+        InvalidHyperparameter::non_negative(OptimizerKind::Sgd, "momentum", self.momentum)
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
@@ -85,40 +79,15 @@ impl<E: Float, D: Device<E>> UpdateRule<E, D, 1> for SgdStep<E> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::quadratic::*;
     use super::*;
-
-    const START: [f64; 5] = [0.5, -1.0, 2.0, 0.0, 3.0];
-    const TARGET: [f64; 5] = [1.0, 1.0, -1.0, 0.5, 3.0];
-    const WEIGHT: [f64; 5] = [1.0, 2.0, 0.5, 3.0, 1.0];
 
     /// Five SGD steps on sum(WEIGHT (p - TARGET)^2) from START; p after each step.
     fn run<E: Float>(cfg: SgdConfig) -> Vec<[f64; 5]>
     where
         Cpu: Device<E>,
     {
-        run_with::<E, _>(|p| Sgd::new(p, cfg).unwrap())
-    }
-
-    /// The same steps with the optimiser `build` makes.
-    fn run_with<E: Float, O: Optimizer<Tensor<Rank1<5>, E, Cpu>, Cpu, E>>(
-        build: impl FnOnce(&Tensor<Rank1<5>, E, Cpu>) -> O,
-    ) -> Vec<[f64; 5]>
-    where
-        Cpu: Device<E>,
-    {
-        let dev = Cpu::default();
-        let cast = |v: [f64; 5]| v.map(|x| E::from(x).unwrap());
-        let mut p: Tensor<Rank1<5>, E, Cpu> = dev.tensor(cast(START));
-        let target = dev.tensor(cast(TARGET));
-        let weight = dev.tensor(cast(WEIGHT));
-        let mut optimizer = build(&p);
-        (0..5)
-            .map(|_| {
-                let loss = ((p.leaky_trace() - target.clone()).square() * weight.clone()).sum();
-                optimizer.update(&mut p, &loss.backward()).unwrap();
-                p.array().map(|x| x.to_f64().unwrap())
-            })
-            .collect()
+        steps::<E, _>(5, |p| Sgd::new(p, cfg).unwrap())
     }
 
     /// The same problem by `torch.optim.SGD`'s single-tensor algorithm (the buffer is a copy
@@ -127,7 +96,7 @@ mod tests {
         let (mut p, mut buffer) = (START, None::<[f64; 5]>);
         (0..5)
             .map(|_| {
-                let g: [f64; 5] = std::array::from_fn(|i| 2.0 * WEIGHT[i] * (p[i] - TARGET[i]));
+                let g = gradient(&p);
                 let b = match buffer {
                     None => g,
                     Some(b) => std::array::from_fn(|i| cfg.momentum * b[i] + g[i]),
@@ -157,17 +126,8 @@ mod tests {
     fn matches_torch_with_and_without_momentum() {
         for cfg in CONFIGS {
             let expected = torch_reference(cfg);
-            for (actual, tolerance) in [(run::<f64>(cfg), 1e-12), (run::<f32>(cfg), 1e-5)] {
-                for (step, (a, e)) in actual.iter().zip(&expected).enumerate() {
-                    for (x, y) in a.iter().zip(e) {
-                        assert!(
-                            (x - y).abs() <= tolerance * y.abs().max(1e-3),
-                            "{cfg:?} step {}: {a:?} vs torch {e:?}",
-                            step + 1
-                        );
-                    }
-                }
-            }
+            assert_close(&run::<f64>(cfg), &expected, 1e-12);
+            assert_close(&run::<f32>(cfg), &expected, 1e-5);
         }
     }
 
@@ -199,10 +159,9 @@ mod tests {
     where
         Cpu: Device<E>,
     {
-        let bits = |steps: Vec<[f64; 5]>| steps.into_iter().map(|p| p.map(f64::to_bits)).collect();
         [
             bits(run::<E>(cfg)),
-            bits(run_with::<E, _>(|p| {
+            bits(steps::<E, _>(5, |p| {
                 dfdx::optim::Sgd::new(
                     p,
                     dfdx::optim::SgdConfig {
