@@ -270,3 +270,54 @@ impl RunDirectory {
         atomic_file::write(&path, json.as_bytes()).map_err(io_error(&path))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::config::{
+        DeviceKind, LossKind, ModelName, OptimizerKind, SchedulerKind, Selection,
+    };
+
+    fn config() -> TrainConfig {
+        TrainConfig {
+            model: ModelName::R10,
+            dataset: "/data".into(),
+            dataset_fingerprint: None,
+            split: None,
+            epochs: 1,
+            batch_size: 2,
+            lr: 0.05,
+            optimizer: OptimizerKind::Adagrad,
+            scheduler: SchedulerKind::Constant,
+            loss: LossKind::Dptk,
+            seed: 0,
+            selection: Selection::Validation { fraction: 0.1 },
+            image_size: 32,
+            output_prior: None,
+            device: DeviceKind::Cpu,
+        }
+    }
+
+    #[test]
+    fn a_run_is_locked_while_its_value_lives_and_an_unused_one_is_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("run");
+        let mut run = RunDirectory::create(&root, &config()).unwrap();
+        assert!(matches!(
+            RunDirectory::resume(&root),
+            Err(TrainError::RunInUse { .. })
+        ));
+        assert!(matches!(
+            RunDirectory::create(&root, &config()),
+            Err(TrainError::RunExists { .. })
+        ));
+        assert!(RunDirectory::open(&root).is_ok(), "reading needs no lock");
+        assert!(run.discard_if_unused());
+        assert!(!root.exists());
+
+        let run = RunDirectory::create(&root, &config()).unwrap();
+        drop(run);
+        let (mut resumed, _) = RunDirectory::resume(&root).unwrap();
+        assert!(!resumed.discard_if_unused(), "only the creator discards");
+    }
+}
