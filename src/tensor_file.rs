@@ -42,7 +42,7 @@ pub enum TensorProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum TensorFileError {
     /// The file system failed.
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,

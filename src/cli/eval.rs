@@ -2,6 +2,7 @@
 //! ROC written to an output folder.
 
 use anyhow::Context;
+use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use rrcanet::data::{Dataset, DatasetOptions};
 use rrcanet::inference::Resolution;
@@ -14,7 +15,8 @@ use std::path::PathBuf;
 /// overlays.
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A run directory (its best.safetensors) or a checkpoint file.
+    /// A run directory (its best.safetensors) or a checkpoint file (one in a run directory
+    /// gets the run's dataset, split and size as defaults).
     #[arg(long, value_name = "RUN_DIR")]
     checkpoint: PathBuf,
     /// Dataset folder (default: the run's own dataset).
@@ -31,7 +33,7 @@ pub struct EvalArgs {
     native: bool,
     /// Resize to SIZE x SIZE, as the reference evaluation does (default: the run's training
     /// size, else 256).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     resize: Option<usize>,
     /// Number of ROC threshold bins (the reference uses 10).
     #[arg(long, default_value_t = 10)]
@@ -48,12 +50,20 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let run_config = if args.checkpoint.is_dir() {
-        RunDirectory::open(&args.checkpoint)
-            .ok()
-            .map(|(_, config)| config)
+    // The run the checkpoint belongs to: the folder given, or the folder of the file given.
+    // A run's config.json that cannot be read is an error, never silently skipped.
+    let run_dir = if args.checkpoint.is_dir() {
+        Some(args.checkpoint.as_path())
     } else {
-        None
+        args.checkpoint.parent()
+    };
+    let run_config = match run_dir {
+        Some(dir) if dir.join("config.json").exists() => Some(
+            RunDirectory::open(dir)
+                .with_context(|| format!("reading the run in {}", dir.display()))?
+                .1,
+        ),
+        _ => None,
     };
     let dataset_dir = match (&args.dataset, &run_config) {
         (Some(dir), _) => dir.clone(),

@@ -43,17 +43,18 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    let success = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     let result = match Cli::parse().command {
         Command::Train(args) => train::run(args),
-        Command::Eval(args) => eval::run(args),
-        Command::Infer(args) => infer::run(args),
-        Command::Metrics(args) => metrics::run(args),
-        Command::Params(args) => params::run(args),
-        Command::Dataset(args) => dataset::run(args),
-        Command::Synth(args) => synth::run(args),
+        Command::Eval(args) => success(eval::run(args)),
+        Command::Infer(args) => success(infer::run(args)),
+        Command::Metrics(args) => success(metrics::run(args)),
+        Command::Params(args) => success(params::run(args)),
+        Command::Dataset(args) => success(dataset::run(args)),
+        Command::Synth(args) => success(synth::run(args)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

@@ -3,6 +3,7 @@
 //! and `--resume` to continue.
 
 use anyhow::{bail, Context};
+use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rrcanet::data::synthetic::{ensure_synthetic_dataset, SignalToClutter, SyntheticConfig};
@@ -12,6 +13,7 @@ use rrcanet::train::{
     TrainConfig, TrainObserver,
 };
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,12 +58,12 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME")]
     model: Option<ModelName>,
     /// Total epochs (with --resume: the new total).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one())]
     epochs: Option<usize>,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one())]
     batch_size: usize,
-    /// Learning rate.
-    #[arg(long, default_value_t = 0.05)]
+    /// Learning rate (finite, above 0).
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true, value_parser = positive)]
     lr: f64,
     /// adagrad (the paper's), adam or sgd (momentum 0.9).
     #[arg(long, default_value_t = OptimizerKind::Adagrad)]
@@ -78,10 +80,10 @@ pub struct TrainArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Training crop and evaluation size (default 256; 128 on the synthetic default).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one())]
     image_size: Option<usize>,
-    /// Share of the training split held out for model selection.
-    #[arg(long, default_value_t = 0.1)]
+    /// Share of the training split held out for model selection (strictly between 0 and 1).
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true, value_parser = fraction)]
     val_fraction: f64,
     /// Select the best checkpoint on the test split, as the paper's released code does (every
     /// output is labelled so).
@@ -91,22 +93,56 @@ pub struct TrainArgs {
     /// bias -4.6, which ends the all-background phase of early training much sooner).
     #[arg(long)]
     paper_init: bool,
-    /// Run directory (default: runs/<model>-<dataset>-<timestamp>).
+    /// Run directory (default: runs/<model>-<dataset>-<timestamp>). It must not exist yet or
+    /// be empty.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Continue the run in RUN_DIR from its last checkpoint up to --epochs.
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["dataset", "split", "model", "out"])]
+    /// Continue the run in RUN_DIR exactly where it stopped (also inside an epoch after
+    /// Ctrl-C), up to --epochs. The run keeps its config.json: only --epochs and --device can
+    /// be given with it; the options that define the run are refused.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
+        "dataset", "split", "model", "out", "batch_size", "lr", "optimizer", "scheduler",
+        "loss", "seed", "image_size", "val_fraction", "select_on_test", "paper_init",
+    ])]
     resume: Option<PathBuf>,
-    /// cpu, or cuda (needs a build with --features cuda).
-    #[arg(long, default_value_t = DeviceKind::Cpu)]
-    device: DeviceKind,
+    /// cpu (the default for a new run), or cuda (needs a build with --features cuda); with
+    /// --resume: the device to continue on (default: the run's).
+    #[arg(long)]
+    device: Option<DeviceKind>,
+    /// For tests: behave as if Ctrl-C came during batch N of this session.
+    #[arg(long, hide = true, value_name = "N")]
+    stop_after_batches: Option<usize>,
+}
+
+/// A count of at least 1.
+fn at_least_one() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..)
+}
+
+/// A finite number above 0.
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        _ => Err(format!("expected a finite number above 0, got `{text}`")),
+    }
+}
+
+/// A number strictly between 0 and 1.
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value > 0.0 && value < 1.0 => Ok(value),
+        _ => Err(format!(
+            "expected a number strictly between 0 and 1, got `{text}` (to select on the test split: --select-on-test)"
+        )),
+    }
 }
 
 /// The config of a new run from the arguments.
 fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let synthetic = args.dataset.is_none();
     let dataset = match &args.dataset {
-        Some(dir) => dir.clone(),
+        Some(dir) => std::path::absolute(dir)
+            .with_context(|| format!("{}: cannot make the path absolute", dir.display()))?,
         None => {
             let config =
                 SyntheticConfig::new(QuickStart::IMAGES, QuickStart::IMAGE_SIZE, QuickStart::SEED)
@@ -166,7 +202,8 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             PAPER_IMAGE_SIZE
         }),
         output_prior: if args.paper_init { None } else { Some(0.01) },
-        device: args.device,
+        device: args.device.unwrap_or(DeviceKind::Cpu),
+        dataset_fingerprint: None,
     })
 }
 
@@ -188,10 +225,17 @@ struct Bars {
     selection: &'static str,
     images: usize,
     epoch_start: Instant,
+    /// The test hook of `--stop-after-batches`: batches left before the stop flag is set.
+    stop_after: Option<(usize, Arc<AtomicBool>)>,
 }
 
 impl Bars {
-    fn new(total: usize, done: usize, selection: &'static str) -> Self {
+    fn new(
+        total: usize,
+        done: usize,
+        selection: &'static str,
+        stop_after: Option<(usize, Arc<AtomicBool>)>,
+    ) -> Self {
         let multi = MultiProgress::new();
         let epochs = multi.add(ProgressBar::new(total as u64));
         epochs.set_style(
@@ -214,6 +258,7 @@ impl Bars {
             selection,
             images: 0,
             epoch_start: Instant::now(),
+            stop_after,
         }
     }
 }
@@ -232,6 +277,12 @@ impl TrainObserver for Bars {
         self.batches
             .set_message(format!("loss {loss:.4}  {rate:.1} images/s"));
         self.batches.inc(1);
+        if let Some((left, stop)) = &mut self.stop_after {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
     }
 
     fn epoch_finished(&mut self, r: &EpochRecord, improved: bool) {
@@ -259,37 +310,59 @@ impl TrainObserver for Bars {
     }
 }
 
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let (run, config) = match &args.resume {
-        Some(dir) => {
-            let (run, mut config) = RunDirectory::open(dir)
-                .with_context(|| format!("opening the run in {}", dir.display()))?;
-            let done = run.state()?.epochs_completed;
-            if let Some(epochs) = args.epochs {
-                if epochs <= done {
-                    bail!("{} already completed {done} epochs; pass --epochs above {done} to continue", dir.display());
-                }
-                config.epochs = epochs;
-            }
-            run.write_config(&config)?;
-            (run, config)
-        }
-        None => {
-            let config = new_config(&args)?;
-            let root = args.out.clone().unwrap_or_else(|| default_run_dir(&config));
-            (RunDirectory::create(&root, &config)?, config)
-        }
-    };
-    let (dataset, warnings) = rrcanet::train::open_dataset(&config)?;
+/// Opens the dataset of `config`, printing its warnings.
+fn open_dataset(config: &TrainConfig) -> anyhow::Result<rrcanet::data::Dataset> {
+    let (dataset, warnings) = rrcanet::train::open_dataset(config)?;
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
+    Ok(dataset)
+}
+
+/// Exit status after a stop request (Ctrl-C), as shells report a SIGINT.
+const INTERRUPTED: u8 = 130;
+
+pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let (mut run, prepared) = match &args.resume {
+        Some(dir) => {
+            let resuming = || format!("resuming the run in {}", dir.display());
+            let (run, mut config) = RunDirectory::resume(dir).with_context(resuming)?;
+            let done = run.state()?.epochs_completed;
+            match args.epochs {
+                Some(epochs) if epochs <= done => bail!(
+                    "{} already completed {done} epochs; pass --epochs above {done} to continue",
+                    dir.display()
+                ),
+                Some(epochs) => config.epochs = epochs,
+                None if done >= config.epochs => bail!(
+                    "{} already completed all {done} of its epochs; pass --epochs above {done} to train longer",
+                    dir.display()
+                ),
+                None => {}
+            }
+            if let Some(device) = args.device {
+                config.device = device;
+            }
+            let dataset = open_dataset(&config)?;
+            let prepared = rrcanet::train::prepare(&config, &dataset).with_context(resuming)?;
+            run.write_config(prepared.config())?;
+            (run, prepared)
+        }
+        None => {
+            let config = new_config(&args)?;
+            let dataset = open_dataset(&config)?;
+            let prepared = rrcanet::train::prepare(&config, &dataset)?;
+            let root = args.out.clone().unwrap_or_else(|| default_run_dir(&config));
+            (RunDirectory::create(&root, prepared.config())?, prepared)
+        }
+    };
+    let config = prepared.config().clone();
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = stop.clone();
     ctrlc::set_handler(move || {
         if handler_stop.swap(true, Ordering::SeqCst) {
             eprintln!("\nsecond Ctrl-C: aborting without saving");
-            std::process::exit(130);
+            std::process::exit(INTERRUPTED.into());
         }
         eprintln!("\nCtrl-C: finishing this batch and saving (Ctrl-C again aborts)");
     })
@@ -318,22 +391,24 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         } else {
             "val"
         },
+        args.stop_after_batches
+            .map(|batches| (batches, stop.clone())),
     );
-    let outcome = rrcanet::train::train(&config, &dataset, &run, &stop, &mut bars)?;
+    let outcome = prepared.train(&mut run, &stop, &mut bars)?;
     bars.batches.finish_and_clear();
     bars.epochs.abandon();
     let root = run.root().display();
     if outcome.interrupted {
         println!(
-            "stopped after {} completed epochs; weights saved to {}",
-            outcome.epochs_completed,
-            run.last_checkpoint().display()
+            "stopped during epoch {}; its position, weights and optimizer state are saved in {}",
+            outcome.epochs_completed + 1,
+            root
         );
         println!(
             "resume with: rrcanet train --resume {root} --epochs {}",
             config.epochs
         );
-        return Ok(());
+        return Ok(ExitCode::from(INTERRUPTED));
     }
     match &outcome.best {
         Some(best) => println!(
@@ -350,5 +425,5 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     println!("metrics per epoch: {}", run.metrics_csv().display());
     println!("next: rrcanet eval --checkpoint {root}");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -51,8 +51,8 @@ impl std::fmt::Display for ModelRecord {
 /// Why a checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    /// The file system failed.
-    #[error("{path}: {source}")]
+    /// The file system failed (the cause is the error's source, printed after it).
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -82,6 +82,16 @@ pub enum CheckpointError {
         found: Box<ModelRecord>,
         /// What the caller built.
         expected: Box<ModelRecord>,
+    },
+    /// A tensor holds NaN or infinite values (e.g. saved by a diverged training run).
+    #[error("{}: tensor `{tensor}` holds {count} NaN or infinite values; these weights are unusable", path.display())]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        tensor: String,
+        /// How many of its values are not finite.
+        count: usize,
     },
     /// A tensor is missing or has the wrong shape or type.
     #[error("{path}: tensor `{tensor}`: {problem}")]
@@ -143,6 +153,7 @@ pub fn read_record(path: &Path) -> Result<ModelRecord, CheckpointError> {
 }
 
 /// Loads the checkpoint at `path` into `model`, which must be the configuration `expected`.
+/// A tensor holding a NaN or an infinity is refused ([`CheckpointError::NonFinite`]).
 pub fn load_checkpoint<M, E, D>(
     model: &mut M,
     expected: &ModelRecord,
@@ -162,10 +173,19 @@ where
             expected: Box::new(expected.clone()),
         });
     }
-    Ok(for_each_tensor_mut(model, |info, tensor| {
-        tensor.set_values(&file.tensor::<E>(info.name, &tensor.dimensions())?);
-        Ok::<(), TensorFileError>(())
-    })?)
+    for_each_tensor_mut(model, |info, tensor| {
+        let values = file.tensor::<E>(info.name, &tensor.dimensions())?;
+        let count = values.iter().filter(|value| !value.is_finite()).count();
+        if count > 0 {
+            return Err(CheckpointError::NonFinite {
+                path: path.to_path_buf(),
+                tensor: info.name.to_string(),
+                count,
+            });
+        }
+        tensor.set_values(&values);
+        Ok(())
+    })
 }
 
 fn record_of(file: &TensorFile) -> Result<ModelRecord, CheckpointError> {

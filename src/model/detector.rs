@@ -6,10 +6,10 @@
 use super::checkpoint::{load_checkpoint, read_record, save_checkpoint};
 use super::{CheckpointError, ModelName, ModelRecord, Segmenter};
 use crate::loss::{Loss, LossError, SegmentationLoss};
-use crate::nn::tensors::trainable_parameters;
+use crate::nn::tensors::{for_each_tensor, trainable_parameters};
 use crate::nn::Backend;
 pub use crate::ops::DeviceKind;
-use crate::ops::{Image, OpError};
+use crate::ops::{host_values, Image, OpError};
 use crate::optim::{OptimError, Optimizer, OptimizerKind};
 use dfdx::nn::ZeroGrads;
 use dfdx::prelude::{Backward, Const, Cpu, Gradients, Tensor, TensorCollection, Trace};
@@ -75,8 +75,8 @@ pub enum DetectorError {
         height: usize,
         width: usize,
     },
-    #[error("the loss is {0}")]
-    NonFiniteLoss(f32),
+    #[error("{0}")]
+    NonFinite(NonFinite),
     #[error("a training step before training was started (`start_training`)")]
     NotTraining,
     #[error(transparent)]
@@ -87,6 +87,31 @@ pub enum DetectorError {
     Optimizer(#[from] OptimError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+}
+
+/// What became NaN or infinite in a training step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NonFinite {
+    /// The loss (the weights were not updated).
+    Loss(f32),
+    /// The gradient of this tensor (the weights were not updated).
+    Gradient(String),
+    /// This tensor after the update (the detector's weights are unusable).
+    Weight(String),
+}
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NonFinite::Loss(value) => write!(f, "the loss became {value}"),
+            NonFinite::Gradient(tensor) => {
+                write!(f, "the gradient of `{tensor}` became NaN or infinite")
+            }
+            NonFinite::Weight(tensor) => {
+                write!(f, "the weight `{tensor}` became NaN or infinite")
+            }
+        }
+    }
 }
 
 /// A detector: a named configuration with its weights on a device, in eval mode for
@@ -114,8 +139,9 @@ pub trait Detector {
     fn set_learning_rate(&mut self, lr: f64) -> Result<(), DetectorError>;
     /// One training step: train-mode forward, `loss` of every returned logit map against
     /// `masks` (one per image) averaged over the maps, backward, optimizer update. Returns the
-    /// loss; a non-finite loss is [`DetectorError::NonFiniteLoss`] and leaves the weights as
-    /// they were.
+    /// loss. A non-finite loss or gradient is [`DetectorError::NonFinite`] and leaves the
+    /// weights as they were; a weight made non-finite by the update is the same error, after
+    /// which the detector must not be saved.
     fn train_step(
         &mut self,
         images: Images<'_>,
@@ -205,6 +231,46 @@ pub fn checkpoint_file(path: &Path) -> Result<PathBuf, DetectorError> {
         Ok(path.to_path_buf())
     } else {
         Err(DetectorError::NoCheckpoint(path.to_path_buf()))
+    }
+}
+
+/// Why [`non_finite_tensor`] stopped walking.
+enum Walk {
+    Found(String),
+    Failed(OpError),
+}
+
+/// The name of the first tensor of `model` holding a NaN or an infinity; with `gradients`, the
+/// first trainable tensor whose gradient does. One host copy of each tensor: small beside a
+/// training step.
+fn non_finite_tensor<M, D>(
+    model: &M,
+    gradients: Option<&Gradients<f32, D>>,
+) -> Result<Option<String>, OpError>
+where
+    M: TensorCollection<f32, D>,
+    D: Backend<f32>,
+{
+    let walked = for_each_tensor(model, |info, tensor| {
+        let values = match gradients {
+            None => tensor.values(),
+            Some(gradients) if info.trainable => host_values(
+                &tensor
+                    .gradient(gradients)
+                    .map_err(|error| Walk::Failed(OpError::device(error)))?,
+            ),
+            Some(_) => return Ok(()),
+        };
+        if values.iter().all(|value| value.is_finite()) {
+            Ok(())
+        } else {
+            Err(Walk::Found(info.name.to_string()))
+        }
+    });
+    match walked {
+        Ok(()) => Ok(None),
+        Err(Walk::Found(name)) => Ok(Some(name)),
+        Err(Walk::Failed(error)) => Err(error),
     }
 }
 
@@ -368,10 +434,16 @@ where
         let total = total.expect("a model returns at least one logit map") / count;
         let value = total.as_vec()[0];
         if !value.is_finite() {
-            return Err(DetectorError::NonFiniteLoss(value));
+            return Err(DetectorError::NonFinite(NonFinite::Loss(value)));
         }
         let mut gradients = total.backward();
+        if let Some(tensor) = non_finite_tensor(model, Some(&gradients))? {
+            return Err(DetectorError::NonFinite(NonFinite::Gradient(tensor)));
+        }
         training.optimizer.update(model, &gradients)?;
+        if let Some(tensor) = non_finite_tensor(model, None)? {
+            return Err(DetectorError::NonFinite(NonFinite::Weight(tensor)));
+        }
         model.zero_grads(&mut gradients);
         training.gradients = Some(gradients);
         Ok(value)

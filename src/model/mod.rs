@@ -19,7 +19,7 @@ pub use configs::ModelName;
 pub use cost::Tally;
 pub use detector::{
     build, checkpoint_file, load, Detector, DetectorError, DeviceKind, Images, Loaded, ModelCost,
-    INPUT_CHANNELS,
+    NonFinite, INPUT_CHANNELS,
 };
 pub use unet::{Decode, DeepestLevel, FusionDecoder, Gather, Level, Pyramid, StackedFusion, UNet};
 

@@ -1,6 +1,7 @@
 //! Everything that defines a training run, saved as `config.json` in its run directory so the
 //! run can be rebuilt, resumed and reproduced.
 
+use crate::data::Dataset;
 pub use crate::loss::LossKind;
 pub use crate::model::{DeviceKind, ModelName};
 pub use crate::optim::OptimizerKind;
@@ -38,13 +39,64 @@ impl Selection {
     }
 }
 
+/// What identifies a dataset's content cheaply: its number of images and a digest (64-bit
+/// FNV-1a, hex) of the split scheme, each split's ids in order, and each sample's id and
+/// image size. A run refuses to continue on a dataset whose fingerprint differs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetFingerprint {
+    /// Images in the dataset's split scheme.
+    pub images: usize,
+    /// The digest.
+    pub digest: String,
+}
+
+impl DatasetFingerprint {
+    /// The fingerprint of `dataset`.
+    pub fn of(dataset: &Dataset) -> Self {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut digest = OFFSET;
+        let mut feed = |bytes: &[u8]| {
+            for &byte in bytes.iter().chain(&[0xff]) {
+                digest = (digest ^ u64::from(byte)).wrapping_mul(PRIME);
+            }
+        };
+        feed(dataset.scheme.name.as_bytes());
+        for sample in dataset.samples.iter() {
+            feed(sample.id.as_bytes());
+            feed(&(sample.image.width as u64).to_le_bytes());
+            feed(&(sample.image.height as u64).to_le_bytes());
+        }
+        for (split, members) in &dataset.splits {
+            feed(split.as_bytes());
+            for &member in members {
+                feed(&(member as u64).to_le_bytes());
+            }
+        }
+        DatasetFingerprint {
+            images: dataset.samples.len(),
+            digest: format!("{digest:016x}"),
+        }
+    }
+}
+
+impl std::fmt::Display for DatasetFingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} images, fingerprint {}", self.images, self.digest)
+    }
+}
+
 /// A training run's full definition.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// The configuration, e.g. `r18`.
     pub model: ModelName,
-    /// Dataset folder (any supported layout).
+    /// Dataset folder (any supported layout), absolute.
     pub dataset: PathBuf,
+    /// The dataset's content when the run started (missing in runs made before it was
+    /// recorded; then filled in on their next resume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_fingerprint: Option<DatasetFingerprint>,
     /// Split scheme (e.g. `50_50`); `None` lets the loader pick the dataset's only one.
     pub split: Option<String>,
     /// Total epochs.
@@ -84,7 +136,11 @@ mod tests {
     fn config_round_trips_through_json() {
         let config = TrainConfig {
             model: ModelName::R18,
-            dataset: "data/sirst".into(),
+            dataset: "/data/sirst".into(),
+            dataset_fingerprint: Some(DatasetFingerprint {
+                images: 427,
+                digest: "00112233445566ff".into(),
+            }),
             split: Some("50_50".into()),
             epochs: 3,
             batch_size: 8,

@@ -23,7 +23,7 @@ const HEADER: &str = "epoch,train_loss,val_iou,val_niou,val_pd,val_fa,lr,seconds
 /// Errors reading a run's history.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: String,
         source: std::io::Error,

@@ -10,8 +10,9 @@ pub mod schedule;
 pub mod trainer;
 
 pub use config::{
-    DeviceKind, LossKind, ModelName, OptimizerKind, SchedulerKind, Selection, TrainConfig,
+    DatasetFingerprint, DeviceKind, LossKind, ModelName, OptimizerKind, SchedulerKind, Selection,
+    TrainConfig,
 };
 pub use error::TrainError;
-pub use run_directory::{RunDirectory, RunState};
-pub use trainer::{fresh_seed, open_dataset, train, TrainObserver, TrainOutcome};
+pub use run_directory::{EpochPosition, RunDirectory, RunState};
+pub use trainer::{fresh_seed, open_dataset, prepare, Prepared, TrainObserver, TrainOutcome};

@@ -1,12 +1,16 @@
 //! The training loop over any [`Detector`]: epochs of shuffled, augmented batches; a loss step per batch; after
 //! each epoch, the selection metrics, `metrics.csv`, `last.safetensors` and (when the
-//! selection IoU improved) `best.safetensors`, all written atomically. A stop request ends
-//! the run after the current batch with a saved checkpoint; a non-finite loss ends it with an
-//! error and leaves the last good checkpoint in place.
+//! selection IoU improved) `best.safetensors`, all written atomically.
+//!
+//! [`prepare`] checks everything a run needs (options, dataset, device) before anything is
+//! written; [`Prepared::train`] then trains in a run directory. A stop request ends the run
+//! after the current batch, saving the position inside the epoch so that resuming continues
+//! exactly; a NaN or infinite loss, gradient or weight ends it with an error and leaves the
+//! last good checkpoint as it was.
 
-use super::config::{SchedulerKind, Selection, TrainConfig};
+use super::config::{DatasetFingerprint, SchedulerKind, Selection, TrainConfig};
 use super::history::{self, EpochRecord};
-use super::run_directory::{RunDirectory, RunState};
+use super::run_directory::{EpochPosition, RunDirectory, RunState};
 use super::schedule::LearningRateSchedule;
 use super::TrainError;
 use crate::data::{
@@ -68,17 +72,34 @@ fn run_data(
     }
     let train = split("train")?;
     let (train, selection) = match config.selection {
-        Selection::Validation { fraction } if !(0.0..1.0).contains(&fraction) => {
+        Selection::Validation { fraction } if !(fraction > 0.0 && fraction < 1.0) => {
             return Err(TrainError::ValidationFraction(fraction))
         }
-        Selection::Validation { fraction } => split_off_validation(&train, fraction, config.seed),
-        Selection::Test => (train, split("test")?),
+        Selection::Validation { fraction } => {
+            let (train, selection) = split_off_validation(&train, fraction, config.seed);
+            if selection.is_empty() {
+                return Err(TrainError::EmptyValidation {
+                    dataset: dataset.root.clone(),
+                    fraction,
+                    train: train.len(),
+                });
+            }
+            (train, selection)
+        }
+        Selection::Test => {
+            let test = split("test")?;
+            if test.is_empty() {
+                return Err(TrainError::EmptyTestSplit {
+                    dataset: dataset.root.clone(),
+                });
+            }
+            (train, test)
+        }
     };
-    if train.len() < config.batch_size || selection.is_empty() {
+    if train.len() < config.batch_size {
         return Err(TrainError::TooFewImages {
             dataset: dataset.root.clone(),
             train: train.len(),
-            selection: selection.len(),
             batch_size: config.batch_size,
         });
     }
@@ -137,18 +158,41 @@ fn selection_metrics(
     Ok(metrics.summary())
 }
 
-/// Trains the model `config` names on its device, in run directory `run`: from scratch, or
-/// from the run's last checkpoint when `run` holds a previous session's state.
-pub fn train(
-    config: &TrainConfig,
-    dataset: &Dataset,
-    run: &RunDirectory,
-    stop: &AtomicBool,
-    observer: &mut dyn TrainObserver,
-) -> Result<TrainOutcome, TrainError> {
+/// A run checked and ready to train: the detector built on its device, the data split and
+/// checked. Nothing has been written yet.
+pub struct Prepared {
+    config: TrainConfig,
+    detector: Box<dyn Detector>,
+    data: RunData,
+    loss: Loss,
+    schedule: LearningRateSchedule,
+}
+
+/// Checks everything a run of `config` on `dataset` needs and builds its detector, before any
+/// file is written: the options, the splits, the device. A `config` that records a dataset
+/// fingerprint (a resumed run) must match `dataset`'s; one without gets it.
+pub fn prepare(config: &TrainConfig, dataset: &Dataset) -> Result<Prepared, TrainError> {
+    if config.epochs == 0 {
+        return Err(TrainError::NoEpochs);
+    }
+    if !(config.lr.is_finite() && config.lr > 0.0) {
+        return Err(TrainError::LearningRate(config.lr));
+    }
+    let found = DatasetFingerprint::of(dataset);
+    let mut config = config.clone();
+    match &config.dataset_fingerprint {
+        Some(recorded) if *recorded != found => {
+            return Err(TrainError::DatasetChanged {
+                dataset: dataset.root.clone(),
+                recorded: recorded.clone(),
+                found,
+            })
+        }
+        _ => config.dataset_fingerprint = Some(found),
+    }
     let mut detector = model::build(config.model, config.device, config.seed)?;
-    let data = run_data(config, dataset, detector.size_multiple())?;
-    let loss = Loss::new(config.loss);
+    let data = run_data(&config, dataset, detector.size_multiple())?;
+    detector.start_training(config.optimizer, config.lr)?;
     let schedule = match config.scheduler {
         SchedulerKind::Constant => LearningRateSchedule::Constant { lr: config.lr },
         SchedulerKind::Cosine => LearningRateSchedule::cosine(
@@ -156,89 +200,154 @@ pub fn train(
             NonZeroUsize::new(config.epochs).unwrap_or(NonZeroUsize::MIN),
         ),
     };
+    Ok(Prepared {
+        loss: Loss::new(config.loss),
+        config,
+        detector,
+        data,
+        schedule,
+    })
+}
 
-    let mut records = run.history()?;
-    let state = run.state()?;
-    if state.epochs_completed > 0 {
-        detector.load_weights(&run.last_checkpoint())?;
-    } else if let Some(prior) = config.output_prior {
-        detector.set_output_prior(prior);
+impl Prepared {
+    /// The run's definition, with the dataset's fingerprint: what `config.json` records.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
     }
-    detector.start_training(config.optimizer, config.lr)?;
-    if run.optimizer_state().exists() {
-        detector.load_optimizer(&run.optimizer_state())?;
-    }
-    let mut best = records
-        .iter()
-        .find(|r| Some(r.epoch) == state.best_epoch)
-        .cloned();
 
-    for epoch in state.epochs_completed + 1..=config.epochs {
-        let started = Instant::now();
-        let lr = schedule.lr_at(epoch - 1);
-        detector.set_learning_rate(lr)?;
-        observer.epoch_started(epoch, config.epochs, data.train.batches_per_epoch());
-        let (mut loss_sum, mut batches) = (0.0f64, 0usize);
-        for batch in data.train.epoch(epoch as u64) {
-            let value = match detector.train_step(images_of(&batch)?, &batch.masks, &loss) {
-                Err(DetectorError::NonFiniteLoss(value)) => {
-                    return Err(TrainError::NonFiniteLoss {
-                        value,
-                        epoch,
-                        batch: batches + 1,
-                        checkpoint: run.last_checkpoint(),
-                    })
-                }
-                step => step?,
-            };
-            loss_sum += f64::from(value);
-            batches += 1;
-            observer.batch_finished(value, batch.len());
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
+    /// Trains in run directory `run` (whose `config.json` is [`Prepared::config`]): from
+    /// scratch, or from where the run's previous session stopped. A run this process created
+    /// that fails before anything but its config was written is removed again.
+    pub fn train(
+        self,
+        run: &mut RunDirectory,
+        stop: &AtomicBool,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<TrainOutcome, TrainError> {
+        let result = self.train_in(run, stop, observer);
+        if result.is_err() {
+            run.discard_if_unused();
         }
-        let interrupted = stop.load(Ordering::SeqCst);
-        if interrupted {
-            // The interrupted epoch is not counted: resuming runs it again from these weights.
+        result
+    }
+
+    fn train_in(
+        self,
+        run: &RunDirectory,
+        stop: &AtomicBool,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<TrainOutcome, TrainError> {
+        let Prepared {
+            config,
+            mut detector,
+            data,
+            loss,
+            schedule,
+        } = self;
+        let mut records = run.history()?;
+        let state = run.state()?;
+        let (weights, optimizer) = match state.interrupted {
+            Some(_) => (
+                run.interrupted_checkpoint(),
+                run.interrupted_optimizer_state(),
+            ),
+            None => (run.last_checkpoint(), run.optimizer_state()),
+        };
+        if state.epochs_completed > 0 || state.interrupted.is_some() {
+            detector.load_weights(&weights)?;
+        } else if let Some(prior) = config.output_prior {
+            detector.set_output_prior(prior);
+        }
+        if optimizer.exists() {
+            detector.load_optimizer(&optimizer)?;
+        }
+        let mut best = records
+            .iter()
+            .find(|r| Some(r.epoch) == state.best_epoch)
+            .cloned();
+        let mut position = state.interrupted.clone().unwrap_or(EpochPosition {
+            batch_losses: Vec::new(),
+        });
+
+        for epoch in state.epochs_completed + 1..=config.epochs {
+            let started = Instant::now();
+            let lr = schedule.lr_at(epoch - 1);
+            detector.set_learning_rate(lr)?;
+            observer.epoch_started(epoch, config.epochs, data.train.batches_per_epoch());
+            // A resumed epoch skips the batches done before the stop (the order and the
+            // augmentation are functions of seed and epoch).
+            let done = position.batch_losses.len();
+            for batch in data.train.epoch(epoch as u64).skip(done) {
+                let value = match detector.train_step(images_of(&batch)?, &batch.masks, &loss) {
+                    Err(DetectorError::NonFinite(what)) => {
+                        let kept = [weights.clone(), run.last_checkpoint()]
+                            .into_iter()
+                            .find(|path| path.exists());
+                        return Err(TrainError::NonFinite {
+                            what,
+                            epoch,
+                            batch: position.batch_losses.len() + 1,
+                            kept,
+                        });
+                    }
+                    step => step?,
+                };
+                position.batch_losses.push(value);
+                observer.batch_finished(value, batch.len());
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+            if stop.load(Ordering::SeqCst) {
+                detector.save_weights(&run.interrupted_checkpoint())?;
+                detector.save_optimizer(&run.interrupted_optimizer_state())?;
+                run.write_state(&RunState {
+                    epochs_completed: epoch - 1,
+                    best_epoch: best.as_ref().map(|b| b.epoch),
+                    interrupted: Some(position),
+                })?;
+                return Ok(TrainOutcome {
+                    epochs_completed: epoch - 1,
+                    interrupted: true,
+                    best,
+                });
+            }
+
+            let summary = selection_metrics(detector.as_ref(), &data.selection)?;
+            let batches = position.batch_losses.len();
+            let loss_sum: f64 = position.batch_losses.iter().map(|&v| f64::from(v)).sum();
+            let record = EpochRecord {
+                epoch,
+                train_loss: loss_sum / batches.max(1) as f64,
+                val_iou: summary.iou,
+                val_niou: summary.niou,
+                val_pd: summary.pd,
+                val_fa: summary.fa,
+                lr,
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            let improved = best.as_ref().is_none_or(|b| record.val_iou > b.val_iou);
             detector.save_weights(&run.last_checkpoint())?;
             detector.save_optimizer(&run.optimizer_state())?;
-            return Ok(TrainOutcome {
-                epochs_completed: epoch - 1,
-                interrupted: true,
-                best,
-            });
+            if improved {
+                detector.save_weights(&run.best_checkpoint())?;
+                best = Some(record.clone());
+            }
+            records.push(record.clone());
+            history::write(&run.metrics_csv(), &records)?;
+            run.write_state(&RunState {
+                epochs_completed: epoch,
+                best_epoch: best.as_ref().map(|b| b.epoch),
+                interrupted: None,
+            })?;
+            run.remove_interrupted()?;
+            position.batch_losses.clear();
+            observer.epoch_finished(&record, improved);
         }
-
-        let summary = selection_metrics(detector.as_ref(), &data.selection)?;
-        let record = EpochRecord {
-            epoch,
-            train_loss: loss_sum / batches.max(1) as f64,
-            val_iou: summary.iou,
-            val_niou: summary.niou,
-            val_pd: summary.pd,
-            val_fa: summary.fa,
-            lr,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        let improved = best.as_ref().is_none_or(|b| record.val_iou > b.val_iou);
-        detector.save_weights(&run.last_checkpoint())?;
-        detector.save_optimizer(&run.optimizer_state())?;
-        if improved {
-            detector.save_weights(&run.best_checkpoint())?;
-            best = Some(record.clone());
-        }
-        records.push(record.clone());
-        history::write(&run.metrics_csv(), &records)?;
-        run.write_state(&RunState {
-            epochs_completed: epoch,
-            best_epoch: best.as_ref().map(|b| b.epoch),
-        })?;
-        observer.epoch_finished(&record, improved);
+        Ok(TrainOutcome {
+            epochs_completed: config.epochs.max(state.epochs_completed),
+            interrupted: false,
+            best,
+        })
     }
-    Ok(TrainOutcome {
-        epochs_completed: config.epochs.max(state.epochs_completed),
-        interrupted: false,
-        best,
-    })
 }
