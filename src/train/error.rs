@@ -1,7 +1,7 @@
 //! Why a training run could not start or stopped with an error.
 
 use super::history::HistoryError;
-use crate::data::DatasetError;
+use crate::data::{BatchingError, DatasetError};
 use crate::inference::PredictError;
 use crate::model::{DetectorError, ModelName};
 use std::path::PathBuf;
@@ -27,6 +27,8 @@ pub enum TrainError {
     },
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Batching(#[from] BatchingError),
     #[error("{}: the split scheme `{scheme}` has no `{split}` split", dataset.display())]
     MissingSplit {
         dataset: PathBuf,

@@ -71,7 +71,7 @@ fn run_data(
         Selection::Validation { fraction } if !(0.0..1.0).contains(&fraction) => {
             return Err(TrainError::ValidationFraction(fraction))
         }
-        Selection::Validation { fraction } => split_off_validation(&train, fraction, config.seed),
+        Selection::Validation { fraction } => split_off_validation(&train, fraction, config.seed)?,
         Selection::Test => (train, split("test")?),
     };
     if train.len() < config.batch_size || selection.is_empty() {
@@ -98,8 +98,8 @@ fn run_data(
         size: config.image_size,
     };
     Ok(RunData {
-        train: BatchLoader::new(dataset.samples.clone(), train, train_config),
-        selection: BatchLoader::new(dataset.samples.clone(), selection, selection_config),
+        train: BatchLoader::new(dataset.samples.clone(), train, train_config)?,
+        selection: BatchLoader::new(dataset.samples.clone(), selection, selection_config)?,
     })
 }
 
