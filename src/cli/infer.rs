@@ -15,7 +15,9 @@ pub struct InferArgs {
     /// An image file, or a folder whose PNG, BMP and JPEG files are all processed.
     #[arg(long, value_name = "FILE_OR_DIR")]
     input: PathBuf,
-    /// Output folder: masks/ (one PNG per input) and detections.json.
+    /// Output folder: masks/ (one PNG per input, STEM.png, or NAME.EXT.png where stems clash)
+    /// and detections.json. A rerun removes the masks the previous run listed there, and
+    /// refuses to start while masks/ holds files no run listed.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// A pixel is a target where its probability exceeds this.

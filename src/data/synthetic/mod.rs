@@ -32,8 +32,8 @@ pub const SUMMARY_FILE: &str = "synthetic.json";
 pub const GENERATOR_VERSION: u32 = 1;
 /// Smallest supported image side.
 pub const MIN_SIZE: usize = 32;
-/// Largest supported image side: one image and its working buffers stay within a few
-/// hundred MB per thread (notes/reliability-inputs.md).
+/// Largest supported image side: one image being generated takes about 0.7 GB at 4000 px
+/// (notes/reliability-inputs.md), one per thread.
 pub const MAX_SIZE: usize = 4096;
 /// Fraction of images without any target.
 const EMPTY_FRACTION: f64 = 0.1;
