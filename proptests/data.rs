@@ -70,7 +70,7 @@ proptest! {
         let pixels: Vec<u8> = (0..w * h).map(|i| u8::from(i % 5 == 0)).collect();
         let sample = Sample {
             id: "p".into(),
-            image: InfraredImage::gray(h, w, pixels.iter().map(|&p| f32::from(p)).collect()),
+            image: InfraredImage::gray(h, w, pixels.iter().map(|&p| f32::from(p)).collect()).unwrap(),
             mask: TargetMask { width: w, height: h, pixels },
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);

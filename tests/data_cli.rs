@@ -68,3 +68,75 @@ fn a_malformed_dataset_exits_nonzero_listing_every_problem() {
     assert!(stderr.contains("2 problem(s)"), "{stderr}");
     assert!(stderr.contains("masks/synth_00001.png") && stderr.contains("images/synth_00002.png"));
 }
+
+#[test]
+fn a_split_file_with_a_byte_order_mark_and_crlf_lines_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let out_arg = out.to_str().unwrap();
+    let synth = rrcanet(&["synth", "--out", out_arg, "--count", "4", "--size", "32"]);
+    assert!(synth.status.success(), "{}", text(&synth.stderr));
+    let train = out.join("80_20/train.txt");
+    let ids = std::fs::read_to_string(&train).unwrap();
+    let windows = format!("\u{feff}{}", ids.replace('\n', " \r\n"));
+    std::fs::write(&train, windows).unwrap();
+
+    let report = rrcanet(&["dataset", "--dataset", out_arg, "--json"]);
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(json["splits"], serde_json::json!({"train": 3, "test": 1}));
+}
+
+#[test]
+fn warnings_are_reported_beside_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let out_arg = out.to_str().unwrap();
+    let synth = rrcanet(&["synth", "--out", out_arg, "--count", "4", "--size", "32"]);
+    assert!(synth.status.success(), "{}", text(&synth.stderr));
+    std::fs::remove_file(out.join("masks/synth_00001.png")).unwrap();
+    image::GrayImage::new(16, 16)
+        .save(out.join("masks/synth_00002.png"))
+        .unwrap();
+
+    let report = rrcanet(&["dataset", "--dataset", out_arg]);
+    assert!(!report.status.success());
+    let stderr = text(&report.stderr);
+    assert!(stderr.contains("masks/synth_00001.png"), "{stderr}");
+    assert!(
+        stderr.contains("masks/synth_00002.png: mask is 16 x 16 but its image is 32 x 32"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn absurd_synthetic_sizes_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let started = std::time::Instant::now();
+    let synth = rrcanet(&[
+        "synth",
+        "--out",
+        out.to_str().unwrap(),
+        "--count",
+        "2",
+        "--size",
+        "100000",
+    ]);
+    assert!(!synth.status.success());
+    let stderr = text(&synth.stderr);
+    assert!(stderr.contains("at most 4096"), "{stderr}");
+    assert!(started.elapsed().as_secs() < 10 && !out.exists());
+}
+
+#[test]
+fn params_refuses_an_empty_image() {
+    let report = rrcanet(&["params", "--model", "r10", "--size", "0"]);
+    assert!(!report.status.success());
+    assert_ne!(report.status.code(), Some(101), "a panic");
+    assert!(
+        text(&report.stderr).contains("--size"),
+        "{}",
+        text(&report.stderr)
+    );
+}

@@ -408,3 +408,42 @@ fn missing_directory_and_bad_threshold_are_errors() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("threshold 2"));
 }
+
+#[test]
+fn eight_bit_zero_one_predictions_are_read_as_masks_and_said_so() {
+    let dir = TempDir::new().unwrap();
+    let (pred, gt) = (dir.path().join("pred"), dir.path().join("gt"));
+    std::fs::create_dir_all(&pred).unwrap();
+    std::fs::create_dir_all(&gt).unwrap();
+    let square = [(1, 1), (1, 2), (2, 1), (2, 2)];
+    let with = |value: u16| image(&square.map(|(row, column)| (row, column, value)));
+    for name in ["a.png", "b.png"] {
+        write_gray_png(
+            &gt.join(name),
+            HEIGHT,
+            WIDTH,
+            png::BitDepth::Eight,
+            &with(255),
+        );
+        write_gray_png(
+            &pred.join(name),
+            HEIGHT,
+            WIDTH,
+            png::BitDepth::Eight,
+            &with(1),
+        );
+    }
+    let report = metrics_json(dir.path(), &[]);
+    assert_numbers(&report, &[("iou", 1.0), ("pd", 1.0)]);
+    assert_eq!(report["predictions"], "0/1 masks", "{report}");
+
+    let output = rrcanet(&[
+        "metrics",
+        "--pred",
+        pred.to_str().unwrap(),
+        "--gt",
+        gt.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("maximum value is 1"), "{stderr}");
+}

@@ -29,18 +29,18 @@ pub struct DatasetArgs {
 }
 
 /// Images per second of the training pipeline over `epochs` epochs of the train split.
-fn loading_throughput(dataset: &Dataset, epochs: u64) -> f64 {
+fn loading_throughput(dataset: &Dataset, epochs: u64) -> anyhow::Result<f64> {
     let loader = BatchLoader::new(
         dataset.samples.clone(),
         dataset.train_split().to_vec(),
         LoaderConfig::training(8, 0),
-    );
+    )?;
     let start = Instant::now();
     let images: usize = (0..epochs)
         .flat_map(|epoch| loader.epoch(epoch))
         .map(|batch| batch.len())
         .sum();
-    images as f64 / start.elapsed().as_secs_f64()
+    Ok(images as f64 / start.elapsed().as_secs_f64())
 }
 
 /// Runs `rrcanet dataset`.
@@ -68,7 +68,8 @@ pub fn run(args: DatasetArgs) -> anyhow::Result<()> {
     }
     let throughput = args
         .measure_loading
-        .map(|epochs| loading_throughput(&dataset, epochs));
+        .map(|epochs| loading_throughput(&dataset, epochs))
+        .transpose()?;
 
     if args.json {
         let mut json = serde_json::to_value(&statistics)?;

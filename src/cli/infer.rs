@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
+use rrcanet::inference::Tiling;
 use rrcanet::model::DeviceKind;
 use std::path::PathBuf;
 
@@ -14,7 +15,9 @@ pub struct InferArgs {
     /// An image file, or a folder whose PNG, BMP and JPEG files are all processed.
     #[arg(long, value_name = "FILE_OR_DIR")]
     input: PathBuf,
-    /// Output folder: masks/ (one PNG per input) and detections.json.
+    /// Output folder: masks/ (one PNG per input, STEM.png, or NAME.EXT.png where stems clash)
+    /// and detections.json. A rerun removes the masks the previous run listed there, and
+    /// refuses to start while masks/ holds files no run listed.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// A pixel is a target where its probability exceeds this.
@@ -23,6 +26,14 @@ pub struct InferArgs {
     /// cpu, or cuda (needs a build with --features cuda).
     #[arg(long, default_value_t = DeviceKind::Cpu)]
     device: DeviceKind,
+    /// Images larger than this are predicted in tiles of TILE x TILE pixels (a multiple of
+    /// the model's size multiple); memory stays bounded for any image size.
+    #[arg(long, value_name = "TILE", default_value_t = Tiling::default().tile,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    tile: usize,
+    /// Context in pixels on each inner side of a tile (less than half the tile).
+    #[arg(long, value_name = "PIXELS", default_value_t = Tiling::default().overlap)]
+    overlap: usize,
 }
 
 /// The image files named by `input`.
@@ -58,14 +69,30 @@ fn input_files(input: &PathBuf) -> anyhow::Result<Vec<PathBuf>> {
 pub fn run(args: InferArgs) -> anyhow::Result<()> {
     let files = input_files(&args.input)?;
     let loaded = rrcanet::model::load(&args.checkpoint, args.device)?;
-    let detections =
-        rrcanet::inference::infer(loaded.detector.as_ref(), &files, &args.out, args.threshold)?;
-    let targets: usize = detections.iter().map(|d| d.targets.len()).sum();
+    let tiling = Tiling {
+        tile: args.tile,
+        overlap: args.overlap,
+    };
+    let report = rrcanet::inference::infer(
+        loaded.detector.as_ref(),
+        &files,
+        &args.out,
+        args.threshold,
+        tiling,
+    )?;
+    let targets: usize = report.detections.iter().map(|d| d.targets.len()).sum();
     println!(
         "{} images, {targets} targets; wrote {} and {}",
-        detections.len(),
+        report.detections.len(),
         args.out.join("masks").display(),
         args.out.join("detections.json").display()
     );
+    if report.removed_previous_masks > 0 {
+        println!(
+            "removed {} masks of the previous run into {} that this run did not rewrite",
+            report.removed_previous_masks,
+            args.out.display()
+        );
+    }
     Ok(())
 }

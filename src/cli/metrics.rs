@@ -4,7 +4,8 @@
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use rrcanet::metrics::{
-    evaluate_mask_directories, Compatibility, MetricsConfig, RocCurve, ScoreKind, Summary,
+    evaluate_mask_directories, Compatibility, MetricsConfig, PredictionValues, RocCurve, ScoreKind,
+    Summary,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -66,6 +67,7 @@ struct Report<'a> {
     summary: &'a Summary,
     threshold: f32,
     compat: &'static str,
+    predictions: PredictionValues,
     #[serde(skip_serializing_if = "Option::is_none")]
     roc: Option<&'a RocCurve>,
 }
@@ -78,20 +80,28 @@ pub fn run(args: MetricsArgs) -> anyhow::Result<()> {
         compatibility: args.compat.compatibility(),
         roc_bins: args.roc,
     };
-    let metrics = evaluate_mask_directories(&args.pred, &args.gt, config).with_context(|| {
-        format!(
-            "evaluating {} against {}",
-            args.pred.display(),
-            args.gt.display()
-        )
-    })?;
-    let summary = metrics.summary();
-    let roc = metrics.roc();
+    let evaluation =
+        evaluate_mask_directories(&args.pred, &args.gt, config).with_context(|| {
+            format!(
+                "evaluating {} against {}",
+                args.pred.display(),
+                args.gt.display()
+            )
+        })?;
+    if evaluation.predictions == PredictionValues::ZeroOneMasks {
+        eprintln!(
+            "note: the maximum value is 1 in every 8/16-bit prediction of {}: read as 0/1 masks (non-zero = target), not as probabilities value / 255",
+            args.pred.display()
+        );
+    }
+    let summary = evaluation.metrics.summary();
+    let roc = evaluation.metrics.roc();
     if args.json {
         let report = Report {
             summary: &summary,
             threshold: args.threshold,
             compat: args.compat.name(),
+            predictions: evaluation.predictions,
             roc: roc.as_ref(),
         };
         println!("{}", serde_json::to_string_pretty(&report)?);

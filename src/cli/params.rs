@@ -16,8 +16,9 @@ pub struct ParamsArgs {
     /// Print a JSON list of {model, params, paper_flops, macs}.
     #[arg(long)]
     json: bool,
-    /// Image height and width for FLOPs and MACs.
-    #[arg(long, default_value_t = 256)]
+    /// Image height and width for FLOPs and MACs (at least 1).
+    #[arg(long, default_value_t = 256,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     size: usize,
 }
 

@@ -17,7 +17,7 @@ pub struct SynthArgs {
     /// Number of images (80 % train, 20 % test; at least 2).
     #[arg(long)]
     count: usize,
-    /// Image side in pixels.
+    /// Image side in pixels (32 to 4096).
     #[arg(long, default_value_t = 256)]
     size: usize,
     /// Seed: the same seed gives the same dataset.

@@ -9,6 +9,7 @@ use super::layout::{
     find_image_folders, find_split_schemes, index_image_files, parse_split_ids, SplitLayout,
     SplitScheme, IMAGE_FOLDERS, SIRST_MASK_SUFFIX, TEST_SPLIT_NAME, TRAIN_SPLIT_NAMES,
 };
+use super::loader::BatchingError;
 use super::resample::resize_nearest;
 use crate::metrics::{Connectivity, RegionLabeller};
 use rand::seq::SliceRandom;
@@ -140,13 +141,15 @@ fn join_paths(paths: &[PathBuf]) -> String {
     names.join(", ")
 }
 
-/// A dataset that cannot be used, with every problem found.
+/// A dataset that cannot be used, with every problem found and the warnings beside them.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub struct DatasetError {
     /// The dataset folder.
     pub root: PathBuf,
     /// Everything wrong with it (never empty).
     pub problems: Vec<DatasetProblem>,
+    /// What was found unusual but not wrong (resized masks, train/test overlap).
+    pub warnings: Vec<DatasetWarning>,
 }
 
 impl fmt::Display for DatasetError {
@@ -159,6 +162,12 @@ impl fmt::Display for DatasetError {
         )?;
         for problem in &self.problems {
             write!(f, "\n  - {problem}")?;
+        }
+        if !self.warnings.is_empty() {
+            write!(f, "\nand {} warning(s):", self.warnings.len())?;
+            for warning in &self.warnings {
+                write!(f, "\n  - {warning}")?;
+            }
         }
         Ok(())
     }
@@ -241,7 +250,8 @@ impl Sample {
                 height,
                 width,
                 pixels.iter().map(|&p| f32::from(p)).collect(),
-            ),
+            )
+            .expect("a test mask of height x width pixels"),
             mask: TargetMask {
                 width,
                 height,
@@ -503,6 +513,7 @@ impl Dataset {
         let fail = |problems| DatasetError {
             root: root.to_path_buf(),
             problems,
+            warnings: Vec::new(),
         };
         if !root.is_dir() {
             return Err(fail(vec![DatasetProblem::MissingFolder(
@@ -573,7 +584,10 @@ impl Dataset {
             }
         }
         if !problems.is_empty() {
-            return Err(fail(problems));
+            return Err(DatasetError {
+                warnings,
+                ..fail(problems)
+            });
         }
 
         let splits: BTreeMap<String, Vec<usize>> = split_ids
@@ -635,11 +649,10 @@ pub fn split_off_validation(
     indices: &[usize],
     fraction: f64,
     seed: u64,
-) -> (Vec<usize>, Vec<usize>) {
-    assert!(
-        (0.0..1.0).contains(&fraction),
-        "validation fraction must be in [0, 1)"
-    );
+) -> Result<(Vec<usize>, Vec<usize>), BatchingError> {
+    if !(0.0..1.0).contains(&fraction) {
+        return Err(BatchingError::ValidationFraction(fraction));
+    }
     let mut shuffled = indices.to_vec();
     shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
     let wanted = (fraction * indices.len() as f64).round() as usize;
@@ -649,7 +662,7 @@ pub fn split_off_validation(
         0
     };
     let validation: std::collections::HashSet<usize> = shuffled[..count].iter().copied().collect();
-    indices.iter().partition(|i| !validation.contains(i))
+    Ok(indices.iter().partition(|i| !validation.contains(i)))
 }
 
 #[cfg(test)]
@@ -659,20 +672,23 @@ mod tests {
     #[test]
     fn validation_carve_is_deterministic_disjoint_and_complete() {
         let indices: Vec<usize> = (0..100).map(|i| i * 3).collect();
-        let (train, val) = split_off_validation(&indices, 0.2, 7);
+        let (train, val) = split_off_validation(&indices, 0.2, 7).unwrap();
         assert_eq!((train.len(), val.len()), (80, 20));
         assert_eq!(
-            split_off_validation(&indices, 0.2, 7),
+            split_off_validation(&indices, 0.2, 7).unwrap(),
             (train.clone(), val.clone())
         );
-        assert_ne!(split_off_validation(&indices, 0.2, 8).1, val);
+        assert_ne!(split_off_validation(&indices, 0.2, 8).unwrap().1, val);
         let mut all: Vec<usize> = train.iter().chain(&val).copied().collect();
         all.sort_unstable();
         assert_eq!(all, indices);
         assert_eq!(
-            split_off_validation(&indices, 0.0, 7).1,
+            split_off_validation(&indices, 0.0, 7).unwrap().1,
             Vec::<usize>::new()
         );
+        for fraction in [1.0, 2.0, -0.1, f64::NAN] {
+            assert!(split_off_validation(&indices, fraction, 7).is_err());
+        }
     }
 
     #[test]

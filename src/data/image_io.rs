@@ -21,6 +21,18 @@ pub struct ImageReadError {
     pub reason: String,
 }
 
+/// A plane whose length is not its width times its height.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{values} values are not a {width} x {height} plane")]
+pub struct PlaneSizeError {
+    /// Values given.
+    pub values: usize,
+    /// Height asked for.
+    pub height: usize,
+    /// Width asked for.
+    pub width: usize,
+}
+
 /// An image with values in [0, 1], stored as one plane (grayscale) or three planes (colour).
 ///
 /// A colour file whose three channels are equal everywhere is stored as one plane: the
@@ -37,13 +49,19 @@ pub struct InfraredImage {
 
 impl InfraredImage {
     /// A one-plane (grayscale) image; `values` are row-major and must hold `width * height`.
-    pub fn gray(height: usize, width: usize, values: Vec<f32>) -> Self {
-        assert_eq!(values.len(), width * height, "plane size");
-        Self {
+    pub fn gray(height: usize, width: usize, values: Vec<f32>) -> Result<Self, PlaneSizeError> {
+        if values.len() != width * height {
+            return Err(PlaneSizeError {
+                values: values.len(),
+                height,
+                width,
+            });
+        }
+        Ok(Self {
             width,
             height,
             planes: vec![values],
-        }
+        })
     }
 
     /// The three RGB planes as the reference sees the image: grayscale replicated.
@@ -103,6 +121,21 @@ fn decode(path: &Path) -> Result<DynamicImage, ImageReadError> {
                 "cannot decode (unsupported, corrupt or truncated): {e}"
             ))
         })
+}
+
+/// The (height, width) of an image file, read from its header only (nothing is decoded).
+pub fn image_size(path: &Path) -> Result<(usize, usize), ImageReadError> {
+    let error = |reason: String| ImageReadError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (width, height) = ImageReader::open(path)
+        .map_err(|e| error(format!("cannot open: {e}")))?
+        .with_guessed_format()
+        .map_err(|e| error(format!("cannot read: {e}")))?
+        .into_dimensions()
+        .map_err(|e| error(format!("cannot read the size: {e}")))?;
+    Ok((height as usize, width as usize))
 }
 
 /// Splits interleaved samples into planes scaled by `1 / max`, ignoring trailing
@@ -205,6 +238,8 @@ mod tests {
             .unwrap();
         let image = read_image(&gray8).unwrap();
         assert_eq!((image.width, image.height), (2, 1));
+        assert_eq!(image_size(&gray8).unwrap(), (1, 2));
+        assert!(InfraredImage::gray(2, 2, vec![0.0; 3]).is_err());
         assert_eq!(image.planes, vec![vec![0.0, 1.0]]);
         assert_eq!(image.rgb_planes()[2], &[0.0, 1.0]);
 

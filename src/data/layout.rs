@@ -229,10 +229,13 @@ pub fn index_image_files(dir: &Path) -> BTreeMap<String, Vec<PathBuf>> {
     index
 }
 
-/// Ids of a split file: one per non-empty line, surrounding whitespace and a trailing
-/// image extension (`Misc_1.png`) removed.
+/// Ids of a split file: one per non-empty line, surrounding whitespace (CR of CRLF lines
+/// included) and a trailing image extension (`Misc_1.png`) removed; a UTF-8 byte order
+/// mark at the start of the file is ignored.
 pub fn parse_split_ids(text: &str) -> Vec<String> {
-    text.lines()
+    text.strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .map(|line| {
@@ -250,7 +253,7 @@ mod tests {
 
     #[test]
     fn split_ids_ignore_blank_lines_carriage_returns_and_extensions() {
-        let ids = parse_split_ids("Misc_1\r\n\n  Misc_2.png \nXDU.3\n");
+        let ids = parse_split_ids("\u{feff}Misc_1\r\n\n  Misc_2.png \nXDU.3\n");
         assert_eq!(ids, vec!["Misc_1", "Misc_2", "XDU.3"]);
     }
 }

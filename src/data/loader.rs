@@ -94,6 +94,29 @@ impl LoaderConfig {
     }
 }
 
+/// Why batches (or the validation part they are drawn from) cannot be made from what the
+/// caller passed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BatchingError {
+    /// A batch size of 0.
+    #[error("the batch size must be at least 1")]
+    BatchSize,
+    /// A transform whose size is 0 (or 1 for the augmentation's base size).
+    #[error("the transform {0:?} needs a positive size (an augmentation base size of at least 2)")]
+    TransformSize(Transform),
+    /// A sample index beyond the samples.
+    #[error("sample index {index} is out of range for {samples} samples")]
+    SampleIndex {
+        /// The index.
+        index: usize,
+        /// How many samples there are.
+        samples: usize,
+    },
+    /// A validation fraction outside [0, 1).
+    #[error("the validation fraction must lie in [0, 1), got {0}")]
+    ValidationFraction(f64),
+}
+
 /// Makes batches of some samples of a dataset (e.g. one split).
 #[derive(Debug, Clone)]
 pub struct BatchLoader {
@@ -104,27 +127,33 @@ pub struct BatchLoader {
 
 impl BatchLoader {
     /// A loader over `samples[i]` for `i` in `indices`.
-    pub fn new(samples: Arc<Vec<Sample>>, indices: Vec<usize>, config: LoaderConfig) -> Self {
-        assert!(config.batch_size > 0, "batch size must be positive");
+    pub fn new(
+        samples: Arc<Vec<Sample>>,
+        indices: Vec<usize>,
+        config: LoaderConfig,
+    ) -> Result<Self, BatchingError> {
+        if config.batch_size == 0 {
+            return Err(BatchingError::BatchSize);
+        }
         let size_ok = match config.transform {
             Transform::Augment { base_size } => base_size >= 2,
             Transform::Resize { size } => size > 0,
             Transform::Native { multiple } => multiple > 0,
         };
-        assert!(
-            size_ok,
-            "transform sizes must be positive: {:?}",
-            config.transform
-        );
-        assert!(
-            indices.iter().all(|&i| i < samples.len()),
-            "sample index out of range"
-        );
-        Self {
+        if !size_ok {
+            return Err(BatchingError::TransformSize(config.transform));
+        }
+        if let Some(&index) = indices.iter().find(|&&i| i >= samples.len()) {
+            return Err(BatchingError::SampleIndex {
+                index,
+                samples: samples.len(),
+            });
+        }
+        Ok(Self {
             samples,
             indices,
             config,
-        }
+        })
     }
 
     /// Number of batches one epoch yields.
@@ -151,7 +180,7 @@ impl BatchLoader {
     }
 
     /// Prepares the given samples (in parallel, at least one) as one batch of `epoch`.
-    pub fn load_batch(&self, epoch: u64, members: &[usize]) -> Batch {
+    fn load_batch(&self, epoch: u64, members: &[usize]) -> Batch {
         assert!(!members.is_empty(), "a batch needs at least one sample");
         let config = &self.config;
         let prepared: Vec<_> = members
@@ -270,7 +299,7 @@ mod tests {
     fn training_epochs_shuffle_drop_last_and_repeat_per_seed() {
         let mut config = LoaderConfig::training(3, 5);
         config.transform = Transform::Augment { base_size: 16 };
-        let loader = BatchLoader::new(samples(8), (0..8).collect(), config);
+        let loader = BatchLoader::new(samples(8), (0..8).collect(), config).unwrap();
         let first: Vec<Batch> = loader.epoch(0).collect();
         assert_eq!(first.len(), 2);
         assert!(first
@@ -286,13 +315,36 @@ mod tests {
     }
 
     #[test]
+    fn impossible_configurations_are_errors() {
+        let mut config = LoaderConfig::evaluation(0);
+        let loader = |config: &LoaderConfig, indices| {
+            BatchLoader::new(samples(2), indices, config.clone()).unwrap_err()
+        };
+        assert_eq!(loader(&config, vec![0]), BatchingError::BatchSize);
+        config.batch_size = 1;
+        config.transform = Transform::Resize { size: 0 };
+        assert!(matches!(
+            loader(&config, vec![0]),
+            BatchingError::TransformSize(_)
+        ));
+        config.transform = Transform::Resize { size: 8 };
+        assert_eq!(
+            loader(&config, vec![2]),
+            BatchingError::SampleIndex {
+                index: 2,
+                samples: 2
+            }
+        );
+    }
+
+    #[test]
     fn native_batches_pad_to_the_multiple_and_keep_valid_sizes() {
         let config = LoaderConfig {
             transform: Transform::Native { multiple: 8 },
             channels: InputChannels::RawGray,
             ..LoaderConfig::evaluation(2)
         };
-        let loader = BatchLoader::new(samples(3), vec![0, 1, 2], config);
+        let loader = BatchLoader::new(samples(3), vec![0, 1, 2], config).unwrap();
         let batches: Vec<Batch> = loader.epoch(0).collect();
         assert_eq!(batches.len(), 2);
         assert_eq!(batches[0].valid_sizes, vec![(12, 20), (14, 21)]);

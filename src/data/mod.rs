@@ -23,6 +23,8 @@ pub use dataset::{
     split_off_validation, Dataset, DatasetError, DatasetOptions, DatasetProblem, DatasetWarning,
     Sample, TargetStatistics,
 };
-pub use image_io::{read_image, read_mask, ImageReadError, InfraredImage, TargetMask};
-pub use loader::{Batch, BatchLoader, LoaderConfig};
+pub use image_io::{
+    image_size, read_image, read_mask, ImageReadError, InfraredImage, PlaneSizeError, TargetMask,
+};
+pub use loader::{Batch, BatchLoader, BatchingError, LoaderConfig};
 pub use preprocess::{InputChannels, Transform, RGB_CHANNELS};

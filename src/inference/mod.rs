@@ -6,11 +6,13 @@ pub mod detections;
 mod evaluation;
 mod image_files;
 pub mod outputs;
+pub mod tiles;
 
 pub use evaluation::{evaluate, EvaluationReport, Resolution};
-pub use image_files::{infer, ImageDetections};
+pub use image_files::{infer, mask_names, ImageDetections, InferenceReport, MAX_INFERENCE_PIXELS};
+pub use tiles::{predict_tiled, Tiling};
 
-use crate::data::{Batch, BatchLoader, ImageReadError};
+use crate::data::{Batch, BatchLoader, BatchingError, ImageReadError};
 use crate::model::{Detector, DetectorError, Images, INPUT_CHANNELS};
 use std::path::PathBuf;
 
@@ -112,6 +114,28 @@ pub enum PredictError {
         multiple: usize,
         model: crate::model::ModelName,
     },
+    #[error("tiles of {tile} px with {overlap} px of overlap: the tile must be a positive multiple of {multiple} and more than twice the overlap")]
+    Tiling {
+        tile: usize,
+        overlap: usize,
+        multiple: usize,
+    },
+    #[error("{}: {width} x {height} pixels is more than the {MAX_INFERENCE_PIXELS} pixels infer reads (8192 x 8192); split the image", path.display())]
+    TooLarge {
+        path: PathBuf,
+        height: usize,
+        width: usize,
+    },
+    #[error("{first} and {second} would both write the mask {name}; rename one of them", first = first.display(), second = second.display())]
+    MaskNameClash {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("{}: holds files that no earlier infer run listed in detections.json ({files}); they are kept: remove them or choose another --out", folder.display())]
+    ForeignMasks { folder: PathBuf, files: String },
+    #[error("{}: not a detections file of rrcanet infer ({problem}); remove it or choose another --out", path.display())]
+    PreviousDetections { path: PathBuf, problem: String },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -125,4 +149,6 @@ pub enum PredictError {
     Metrics(#[from] crate::metrics::MetricsError),
     #[error(transparent)]
     Output(#[from] outputs::OutputError),
+    #[error(transparent)]
+    Batching(#[from] BatchingError),
 }

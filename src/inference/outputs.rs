@@ -39,6 +39,22 @@ where
     atomic_file::write(path, &bytes).map_err(|e| write_error(path, e))
 }
 
+/// An error unless every length in `lengths` is `height * width`.
+fn check_size(
+    path: &Path,
+    height: usize,
+    width: usize,
+    lengths: &[usize],
+) -> Result<(), OutputError> {
+    match lengths.iter().find(|&&length| length != height * width) {
+        Some(length) => Err(write_error(
+            path,
+            format!("{length} pixels are not an image of {width} x {height}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Writes a binary mask (target 255, background 0) as an 8-bit PNG.
 pub fn write_mask(
     path: &Path,
@@ -46,9 +62,10 @@ pub fn write_mask(
     width: usize,
     mask: &[bool],
 ) -> Result<(), OutputError> {
+    check_size(path, height, width, &[mask.len()])?;
     let pixels = mask.iter().map(|&m| if m { 255u8 } else { 0 }).collect();
     let image = ImageBuffer::<Luma<u8>, _>::from_raw(width as u32, height as u32, pixels)
-        .expect("mask is width * height");
+        .ok_or_else(|| write_error(path, "the mask does not fit a PNG"))?;
     write_png(path, &image)
 }
 
@@ -82,6 +99,12 @@ pub fn write_overlay(
     predicted: &[bool],
     target: &[bool],
 ) -> Result<(), OutputError> {
+    check_size(
+        path,
+        height,
+        width,
+        &[gray.len(), predicted.len(), target.len()],
+    )?;
     let image = ImageBuffer::from_fn(width as u32, height as u32, |x, y| {
         let i = y as usize * width + x as usize;
         let level = (gray[i].clamp(0.0, 1.0) * 255.0).round() as u8;
@@ -143,7 +166,7 @@ pub fn write_roc_plot(path: &Path, roc: &RocCurve, title: &str) -> Result<(), Ou
             .draw()
             .map_err(|e| failed(&e))?;
         let mut curve: Vec<(f64, f64)> = roc.points.iter().map(|p| (p.fpr, p.tpr)).collect();
-        curve.sort_by(|a, b| a.partial_cmp(b).expect("rates are finite"));
+        curve.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
         pixel
             .draw_series(LineSeries::new(curve.iter().copied(), BLUE.stroke_width(2)))
             .map_err(|e| failed(&e))?;
@@ -173,7 +196,7 @@ pub fn write_roc_plot(path: &Path, roc: &RocCurve, title: &str) -> Result<(), Ou
             .draw()
             .map_err(|e| failed(&e))?;
         let mut points: Vec<(f64, f64)> = roc.points.iter().map(|p| (p.fa, p.pd)).collect();
-        points.sort_by(|a, b| a.partial_cmp(b).expect("rates are finite"));
+        points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
         target
             .draw_series(LineSeries::new(points.iter().copied(), RED.stroke_width(2)))
             .map_err(|e| failed(&e))?;

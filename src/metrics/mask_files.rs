@@ -9,6 +9,11 @@
 //! depths to 8 bits (a 1-bit mask decodes to 0 / 255) and no longer reports the original
 //! depth. Palette PNGs are read through their palette; colour PNGs are accepted only when
 //! every pixel is gray (R = G = B). Alpha is ignored.
+//!
+//! Other toolboxes write 8-bit masks with values 0 and 1; read as probabilities they would
+//! be all background (1 / 255). A prediction folder whose 8- and 16-bit files have the
+//! maximum value 1 is therefore read as 0/1 masks (non-zero = target), and the evaluation
+//! says so ([`PredictionValues::ZeroOneMasks`]).
 
 use super::accumulator::{MetricsAccumulator, MetricsConfig, MetricsError, ScoreKind};
 use std::collections::BTreeMap;
@@ -186,22 +191,49 @@ impl GrayPng {
         })
     }
 
-    /// Prediction probabilities: 1 / 0 for low-bit-depth masks, value / max otherwise.
-    pub fn probabilities(&self) -> Vec<f32> {
+    /// Prediction probabilities: 1 / 0 for low-bit-depth masks and when the folder holds
+    /// 0/1 masks, value / max otherwise.
+    pub fn probabilities(&self, values: PredictionValues) -> Vec<f32> {
         let max = f32::from(self.max_value);
+        let as_mask = self.low_bit_depth || values == PredictionValues::ZeroOneMasks;
         self.values
             .iter()
-            .map(|&value| match self.low_bit_depth {
+            .map(|&value| match as_mask {
                 true => f32::from(u8::from(value != 0)),
                 false => f32::from(value) / max,
             })
             .collect()
     }
 
+    /// The largest value stored, `None` for low-bit-depth masks (which are masks anyway).
+    fn largest_probability_value(&self) -> Option<u16> {
+        (!self.low_bit_depth).then(|| self.values.iter().copied().max().unwrap_or(0))
+    }
+
     /// Ground-truth targets: every non-zero pixel.
     pub fn targets(&self) -> Vec<bool> {
         self.values.iter().map(|&value| value != 0).collect()
     }
+}
+
+/// How the values of a folder of 8- and 16-bit predictions are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum PredictionValues {
+    /// value / 255 (or / 65535) is the target probability.
+    #[serde(rename = "probabilities")]
+    Probabilities,
+    /// The folder's maximum value is 1: 0/1 masks, non-zero = target.
+    #[serde(rename = "0/1 masks")]
+    ZeroOneMasks,
+}
+
+/// The metrics of a prediction folder and how its values were read.
+#[derive(Debug)]
+pub struct MaskDirectoryEvaluation {
+    /// The metrics.
+    pub metrics: MetricsAccumulator,
+    /// How the predictions' values were read.
+    pub predictions: PredictionValues,
 }
 
 /// A prediction file and its ground truth.
@@ -322,17 +354,27 @@ pub fn pair_mask_files(
 }
 
 /// Evaluates every prediction PNG of `prediction_dir` against its ground truth in
-/// `ground_truth_dir`. The PNGs hold probabilities, so `config.scores` is ignored.
+/// `ground_truth_dir`. The PNGs hold probabilities (or 0/1 masks, see the module docs), so
+/// `config.scores` is ignored.
 pub fn evaluate_mask_directories(
     prediction_dir: &Path,
     ground_truth_dir: &Path,
     config: MetricsConfig,
-) -> Result<MetricsAccumulator, MaskFileError> {
+) -> Result<MaskDirectoryEvaluation, MaskFileError> {
     let mut metrics = MetricsAccumulator::new(MetricsConfig {
         scores: ScoreKind::Probability,
         ..config
     })?;
-    for pair in pair_mask_files(prediction_dir, ground_truth_dir)? {
+    let pairs = pair_mask_files(prediction_dir, ground_truth_dir)?;
+    let mut largest = None;
+    for pair in &pairs {
+        largest = largest.max(GrayPng::read(&pair.prediction)?.largest_probability_value());
+    }
+    let predictions = match largest {
+        Some(1) => PredictionValues::ZeroOneMasks,
+        _ => PredictionValues::Probabilities,
+    };
+    for pair in pairs {
         let prediction = GrayPng::read(&pair.prediction)?;
         let ground_truth = GrayPng::read(&pair.ground_truth)?;
         if (prediction.width, prediction.height) != (ground_truth.width, ground_truth.height) {
@@ -344,13 +386,16 @@ pub fn evaluate_mask_directories(
             });
         }
         metrics.update(
-            &prediction.probabilities(),
+            &prediction.probabilities(predictions),
             &ground_truth.targets(),
             prediction.height,
             prediction.width,
         )?;
     }
-    Ok(metrics)
+    Ok(MaskDirectoryEvaluation {
+        metrics,
+        predictions,
+    })
 }
 
 #[cfg(test)]
@@ -395,7 +440,10 @@ mod tests {
         );
         let mask = GrayPng::read(&path).unwrap();
         assert!(mask.low_bit_depth);
-        assert_eq!(mask.probabilities(), vec![0.0, 1.0, 1.0, 0.0]);
+        assert_eq!(
+            mask.probabilities(PredictionValues::Probabilities),
+            vec![0.0, 1.0, 1.0, 0.0]
+        );
         assert_eq!(mask.targets(), vec![false, true, true, false]);
     }
 
@@ -414,7 +462,10 @@ mod tests {
         let mask = GrayPng::read(&path).unwrap();
         assert!(!mask.low_bit_depth);
         assert_eq!(mask.values, vec![0, 255, 255, 0]);
-        assert_eq!(mask.probabilities(), vec![0.0, 1.0, 1.0, 0.0]);
+        assert_eq!(
+            mask.probabilities(PredictionValues::Probabilities),
+            vec![0.0, 1.0, 1.0, 0.0]
+        );
     }
 
     #[test]
@@ -429,7 +480,11 @@ mod tests {
             &[0, 127, 128, 255],
         );
         let map = GrayPng::read(&path).unwrap();
-        let probabilities = map.probabilities();
+        let probabilities = map.probabilities(PredictionValues::Probabilities);
+        assert_eq!(
+            map.probabilities(PredictionValues::ZeroOneMasks),
+            vec![0.0, 1.0, 1.0, 1.0]
+        );
         assert_eq!(probabilities[1], 127.0 / 255.0);
         assert!(probabilities[1] < 0.5 && probabilities[2] > 0.5);
         assert_eq!(map.targets(), vec![false, true, true, true]);

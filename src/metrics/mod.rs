@@ -25,7 +25,8 @@ pub use accumulator::{MetricsAccumulator, MetricsConfig, MetricsError, ScoreKind
 pub use counts::Counts;
 pub use detection::{match_targets, Compatibility, Detection, MATCH_DISTANCE};
 pub use mask_files::{
-    evaluate_mask_directories, pair_mask_files, GrayPng, MaskFileError, MaskPair,
+    evaluate_mask_directories, pair_mask_files, GrayPng, MaskDirectoryEvaluation, MaskFileError,
+    MaskPair, PredictionValues,
 };
 pub use regions::{Connectivity, Region, RegionLabeller};
 pub use roc::{RocCurve, RocPoint};

@@ -2,7 +2,7 @@
 
 use super::config::DatasetFingerprint;
 use super::history::HistoryError;
-use crate::data::DatasetError;
+use crate::data::{BatchingError, DatasetError};
 use crate::inference::PredictError;
 use crate::model::{DetectorError, ModelName, NonFinite};
 use std::path::PathBuf;
@@ -48,6 +48,8 @@ pub enum TrainError {
     },
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Batching(#[from] BatchingError),
     #[error("{}: the split scheme `{scheme}` has no `{split}` split", dataset.display())]
     MissingSplit {
         dataset: PathBuf,

@@ -76,7 +76,7 @@ fn run_data(
             return Err(TrainError::ValidationFraction(fraction))
         }
         Selection::Validation { fraction } => {
-            let (train, selection) = split_off_validation(&train, fraction, config.seed);
+            let (train, selection) = split_off_validation(&train, fraction, config.seed)?;
             if selection.is_empty() {
                 return Err(TrainError::EmptyValidation {
                     dataset: dataset.root.clone(),
@@ -119,8 +119,8 @@ fn run_data(
         size: config.image_size,
     };
     Ok(RunData {
-        train: BatchLoader::new(dataset.samples.clone(), train, train_config),
-        selection: BatchLoader::new(dataset.samples.clone(), selection, selection_config),
+        train: BatchLoader::new(dataset.samples.clone(), train, train_config)?,
+        selection: BatchLoader::new(dataset.samples.clone(), selection, selection_config)?,
     })
 }
 

@@ -32,6 +32,9 @@ pub const SUMMARY_FILE: &str = "synthetic.json";
 pub const GENERATOR_VERSION: u32 = 1;
 /// Smallest supported image side.
 pub const MIN_SIZE: usize = 32;
+/// Largest supported image side: one image being generated takes about 0.7 GB at 4000 px
+/// (notes/reliability-inputs.md), one per thread.
+pub const MAX_SIZE: usize = 4096;
 /// Fraction of images without any target.
 const EMPTY_FRACTION: f64 = 0.1;
 /// Fraction of images with targets that show a dense cluster.
@@ -329,9 +332,9 @@ pub enum SyntheticError {
         /// Highest ratio asked for.
         max: f64,
     },
-    /// Images too small for a target and its background ring.
-    #[error("synthetic images must be at least {MIN_SIZE} x {MIN_SIZE} pixels, not {0}")]
-    TooSmall(usize),
+    /// Images too small for a target and its background ring, or larger than [`MAX_SIZE`].
+    #[error("synthetic images must be at least {MIN_SIZE} x {MIN_SIZE} and at most {MAX_SIZE} x {MAX_SIZE} pixels, not {0}")]
+    Size(usize),
     /// The output folder exists already.
     #[error("{0}: already exists; remove it or choose another folder")]
     Exists(PathBuf),
@@ -463,16 +466,19 @@ fn write_files(dir: &Path, config: SyntheticConfig) -> Result<SyntheticSummary, 
     let images: Vec<SyntheticImage> = (0..config.count)
         .into_par_iter()
         .map(|i| {
-            let image = generate_image(&config, i);
+            let mut image = generate_image(&config, i);
             let side = config.size as u32;
             let mask_pixels = image.mask.iter().map(|&m| m * 255).collect();
-            for (folder, pixels) in [("images", image.pixels.clone()), ("masks", mask_pixels)] {
+            let pixels = std::mem::take(&mut image.pixels);
+            for (folder, pixels) in [("images", pixels), ("masks", mask_pixels)] {
                 let path = dir.join(folder).join(format!("{}.png", image_id(i)));
                 image::GrayImage::from_raw(side, side, pixels)
                     .expect("buffer matches the image size")
                     .save(&path)
                     .map_err(|e| write_error(&path)(&e))?;
             }
+            // Only what the summary reads is kept, so memory does not grow with the count.
+            image.mask = Vec::new();
             Ok(image)
         })
         .collect::<Result<_, SyntheticError>>()?;
@@ -503,8 +509,8 @@ pub fn write_synthetic_dataset(
     if config.count < 2 {
         return Err(SyntheticError::TooFewImages(config.count));
     }
-    if config.size < MIN_SIZE {
-        return Err(SyntheticError::TooSmall(config.size));
+    if !(MIN_SIZE..=MAX_SIZE).contains(&config.size) {
+        return Err(SyntheticError::Size(config.size));
     }
     let SignalToClutter { min, max } = config.signal_to_clutter;
     if !(min > 0.0 && min <= max && max.is_finite()) {
