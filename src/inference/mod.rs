@@ -136,7 +136,7 @@ pub enum PredictError {
     ForeignMasks { folder: PathBuf, files: String },
     #[error("{}: not a detections file of rrcanet infer ({problem}); remove it or choose another --out", path.display())]
     PreviousDetections { path: PathBuf, problem: String },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
