@@ -154,6 +154,8 @@ pub struct Settings {
     pub disk: bool,
     /// IPI only: the sliding step between patches.
     pub step: Option<usize>,
+    /// IPI only: the solver's relative-residual stopping tolerance.
+    pub tolerance: Option<f64>,
 }
 
 impl Baseline {
@@ -172,9 +174,9 @@ impl Baseline {
                 "a disk element is a top-hat parameter, not one of {method}"
             )));
         }
-        if settings.step.is_some() && method != MethodName::Ipi {
+        if (settings.step.is_some() || settings.tolerance.is_some()) && method != MethodName::Ipi {
             return Err(BaselineError::Parameter(format!(
-                "--step is an IPI parameter, not one of {method}"
+                "--step and --tolerance are IPI parameters, not ones of {method}"
             )));
         }
         Ok(match method {
@@ -206,9 +208,16 @@ impl Baseline {
                         "--step 0: IPI needs a positive step".into(),
                     ));
                 }
+                let tolerance = settings.tolerance.unwrap_or(defaults.tolerance);
+                if !(tolerance > 0.0 && tolerance < 1.0) {
+                    return Err(BaselineError::Parameter(format!(
+                        "--tolerance {tolerance}: IPI needs a tolerance in (0, 1)"
+                    )));
+                }
                 Baseline::Ipi(PatchImage {
                     patch: size(defaults.patch)?,
                     step,
+                    tolerance,
                     ..defaults
                 })
             }
@@ -383,7 +392,7 @@ mod tests {
         let disk = Settings {
             size: Some(7),
             disk: true,
-            step: None,
+            ..Settings::default()
         };
         assert_eq!(
             Baseline::new(MethodName::TopHat, disk).unwrap(),
@@ -408,6 +417,12 @@ mod tests {
             ..Settings::default()
         };
         assert!(Baseline::new(MethodName::Ipi, step).is_err());
+        let tolerance = Settings {
+            tolerance: Some(0.0),
+            ..Settings::default()
+        };
+        assert!(Baseline::new(MethodName::Ipi, tolerance).is_err());
+        assert!(Baseline::new(MethodName::TopHat, tolerance).is_err());
         assert!(Baseline::new(
             MethodName::Mpcm,
             Settings {

@@ -39,6 +39,9 @@ pub struct BaselineArgs {
     /// ipi: the sliding step between patches (10).
     #[arg(long, value_name = "N")]
     step: Option<usize>,
+    /// ipi: the solver stops at this relative residual ||D - A - E|| / ||D|| (0.01).
+    #[arg(long, value_name = "T")]
+    tolerance: Option<f64>,
     /// Number of ROC threshold bins over each map scaled to [0, 1].
     #[arg(long, default_value_t = 10)]
     roc_bins: usize,
@@ -57,6 +60,7 @@ pub fn run(args: BaselineArgs) -> anyhow::Result<()> {
             size: args.size,
             disk: args.disk,
             step: args.step,
+            tolerance: args.tolerance,
         },
     )?;
     let dataset = Dataset::open(
