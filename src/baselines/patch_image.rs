@@ -3,7 +3,8 @@
 //! 2013).
 //!
 //! 1. Patch image: `patch x patch` windows slid by `step` (plus one window flush with the
-//!    bottom / right border where the steps do not reach it, so that every pixel is covered),
+//!    bottom / right border where the steps do not reach it, and steps no longer than the
+//!    window, so that every pixel is covered),
 //!    each window a column of `D` (`patch^2` rows).
 //! 2. Robust PCA, `min ||A||_* + lambda ||E||_1` subject to `A + E = D`, with
 //!    `lambda = lambda_scale / sqrt(max(rows, columns))`, by the inexact augmented Lagrange
@@ -53,10 +54,11 @@ impl Default for PatchImage {
 }
 
 /// Window origins along one axis of `length` pixels: `0, step, 2 step, ...` up to
-/// `length - patch`, which is added when the steps miss it.
+/// `length - patch`, which is added when the steps miss it; a step longer than the window
+/// is shortened to the window so that no pixel falls between two windows.
 fn origins(length: usize, patch: usize, step: usize) -> Vec<usize> {
     let last = length - patch;
-    let mut origins: Vec<usize> = (0..=last).step_by(step.max(1)).collect();
+    let mut origins: Vec<usize> = (0..=last).step_by(step.clamp(1, patch.max(1))).collect();
     if origins.last() != Some(&last) {
         origins.push(last);
     }
@@ -290,6 +292,7 @@ mod tests {
         assert_eq!(origins(10, 4, 3), [0, 3, 6]);
         assert_eq!(origins(11, 4, 3), [0, 3, 6, 7]);
         assert_eq!(origins(4, 4, 3), [0]);
+        assert_eq!(origins(10, 3, 5), [0, 3, 6, 7]);
         let image = Plane::from_fn(13, 17, |(row, column)| (row * 17 + column) as f32);
         let method = PatchImage {
             patch: 6,
