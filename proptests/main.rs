@@ -1,5 +1,6 @@
 //! Property tests, one module per area of the crate.
 
+mod baselines;
 mod data;
 mod loss;
 mod metrics;

@@ -9,6 +9,7 @@
 //! dataset loading, preprocessing and the synthetic generator.
 
 pub mod atomic_file;
+pub mod baselines;
 pub mod data;
 pub mod inference;
 pub mod loss;

@@ -2,6 +2,7 @@
 //! and a `run` function; errors carry `anyhow` context and end the process with a clear
 //! message and a non-zero exit code.
 
+mod baseline;
 mod dataset;
 mod eval;
 mod infer;
@@ -40,6 +41,8 @@ enum Command {
     Dataset(dataset::DatasetArgs),
     /// Generate a synthetic infrared small-target dataset.
     Synth(synth::SynthArgs),
+    /// Run a traditional baseline (top-hat, max-median, MPCM, IPI) and score it as eval does.
+    Baseline(baseline::BaselineArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -52,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Params(args) => success(params::run(args)),
         Command::Dataset(args) => success(dataset::run(args)),
         Command::Synth(args) => success(synth::run(args)),
+        Command::Baseline(args) => success(baseline::run(args)),
     };
     match result {
         Ok(code) => code,
