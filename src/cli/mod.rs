@@ -7,6 +7,7 @@ mod eval;
 mod infer;
 mod metrics;
 mod params;
+mod pytorch;
 mod synth;
 mod train;
 
@@ -40,6 +41,10 @@ enum Command {
     Dataset(dataset::DatasetArgs),
     /// Generate a synthetic infrared small-target dataset.
     Synth(synth::SynthArgs),
+    /// Import the authors' PyTorch RRCANet weights (safetensors) as a checkpoint.
+    Import(pytorch::ImportArgs),
+    /// Export a checkpoint as the authors' PyTorch RRCANet weights (safetensors).
+    Export(pytorch::ExportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -51,6 +56,8 @@ pub fn main() -> ExitCode {
         Command::Params(args) => params::run(args),
         Command::Dataset(args) => dataset::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Import(args) => pytorch::import(args),
+        Command::Export(args) => pytorch::export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
