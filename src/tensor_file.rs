@@ -143,6 +143,17 @@ impl TensorFileWriter {
             .push((name, stored_dtype::<E>(), shape, encode(values)));
     }
 
+    /// Adds 64-bit integer tensor `name` of `shape` (e.g. PyTorch's BatchNorm batch counters).
+    pub fn integers(&mut self, name: String, shape: Vec<usize>, values: &[i64]) {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            values.len(),
+            "tensor `{name}`: the values do not fill its shape"
+        );
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.tensors.push((name, Dtype::I64, shape, bytes));
+    }
+
     /// Writes the file to `path`, atomically.
     pub fn write(&self, path: &Path) -> Result<(), TensorFileError> {
         let corrupt = |error| TensorFileError::Corrupt {
@@ -214,6 +225,11 @@ impl TensorFile {
         let mut names: Vec<String> = self.header.tensors().into_keys().collect();
         names.sort();
         names
+    }
+
+    /// The shape of tensor `name`, if the file has it.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.header.info(name).map(|info| info.shape.as_slice())
     }
 
     /// The values of tensor `name`, which must have `shape` and element type `E`.

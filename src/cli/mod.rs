@@ -8,6 +8,7 @@ mod eval;
 mod infer;
 mod metrics;
 mod params;
+mod pytorch;
 mod synth;
 mod train;
 
@@ -43,6 +44,10 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Run a traditional baseline (top-hat, max-median, MPCM, IPI) and score it as eval does.
     Baseline(baseline::BaselineArgs),
+    /// Import the authors' PyTorch RRCANet weights (safetensors) as a checkpoint.
+    Import(pytorch::ImportArgs),
+    /// Export a checkpoint as the authors' PyTorch RRCANet weights (safetensors).
+    Export(pytorch::ExportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -56,6 +61,8 @@ pub fn main() -> ExitCode {
         Command::Dataset(args) => success(dataset::run(args)),
         Command::Synth(args) => success(synth::run(args)),
         Command::Baseline(args) => success(baseline::run(args)),
+        Command::Import(args) => success(pytorch::import(args)),
+        Command::Export(args) => success(pytorch::export(args)),
     };
     match result {
         Ok(code) => code,

@@ -123,6 +123,45 @@ impl From<TensorFileError> for CheckpointError {
     }
 }
 
+/// One tensor of a model as a checkpoint stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    /// Its path in the model, e.g. `stem.convs.conv1.weight`.
+    pub name: String,
+    /// Its dimensions, outermost first.
+    pub dimensions: Vec<usize>,
+    /// Its elements in row-major order.
+    pub values: Vec<f32>,
+}
+
+/// A checkpoint file holding `record`, to which the tensors are added.
+fn checkpoint_writer(record: &ModelRecord) -> TensorFileWriter {
+    let mut file = TensorFileWriter::default();
+    file.metadata(
+        RECORD_KEY,
+        serde_json::to_string(record).expect("a record serialises"),
+    );
+    file
+}
+
+/// Saves `tensors`, every tensor of the f32 model that `record` names, to `path`, atomically
+/// (e.g. weights imported from another framework).
+pub fn write_checkpoint(
+    record: &ModelRecord,
+    tensors: &[NamedTensor],
+    path: &Path,
+) -> Result<(), CheckpointError> {
+    let mut file = checkpoint_writer(record);
+    for tensor in tensors {
+        file.tensor(
+            tensor.name.clone(),
+            tensor.dimensions.clone(),
+            &tensor.values,
+        );
+    }
+    Ok(file.write(path)?)
+}
+
 /// Saves every tensor of `model` with `record` to `path`, atomically.
 pub fn save_checkpoint<M, E, D>(
     model: &M,
@@ -134,11 +173,7 @@ where
     E: Float,
     D: Backend<E>,
 {
-    let mut file = TensorFileWriter::default();
-    file.metadata(
-        RECORD_KEY,
-        serde_json::to_string(record).expect("a record serialises"),
-    );
+    let mut file = checkpoint_writer(record);
     let written: Result<(), std::convert::Infallible> = for_each_tensor(model, |info, tensor| {
         file.tensor(info.name.to_string(), tensor.dimensions(), &tensor.values());
         Ok(())

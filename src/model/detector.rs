@@ -3,7 +3,7 @@
 //! are the one place where a name becomes a type; training, evaluation and inference work on
 //! `dyn Detector` and are compiled once.
 
-use super::checkpoint::{load_checkpoint, read_record, save_checkpoint};
+use super::checkpoint::{load_checkpoint, read_record, save_checkpoint, NamedTensor};
 use super::{CheckpointError, ModelName, ModelRecord, Segmenter};
 use crate::loss::{Loss, LossError, SegmentationLoss};
 use crate::nn::tensors::{for_each_tensor, trainable_parameters};
@@ -156,6 +156,8 @@ pub trait Detector {
     fn save_optimizer(&self, path: &Path) -> Result<(), DetectorError>;
     /// Continues from a saved optimizer state of the same kind and configuration.
     fn load_optimizer(&mut self, path: &Path) -> Result<(), DetectorError>;
+    /// Every tensor (BatchNorm running statistics too), named, in the model's order.
+    fn tensors(&self) -> Vec<NamedTensor>;
 }
 
 /// A new detector of configuration `name` on `device`, initialised as the reference from a
@@ -469,5 +471,20 @@ where
         } = self;
         let training = training.as_mut().ok_or(DetectorError::NotTraining)?;
         Ok(training.optimizer.load_state(model, path)?)
+    }
+
+    fn tensors(&self) -> Vec<NamedTensor> {
+        let mut tensors = Vec::new();
+        let listed: Result<(), std::convert::Infallible> =
+            for_each_tensor(&self.model, |info, tensor| {
+                tensors.push(NamedTensor {
+                    name: info.name.to_string(),
+                    dimensions: tensor.dimensions(),
+                    values: tensor.values(),
+                });
+                Ok(())
+            });
+        listed.unwrap_or_else(|never| match never {});
+        tensors
     }
 }

@@ -12,9 +12,13 @@ mod checkpoint;
 pub mod configs;
 pub mod cost;
 mod detector;
+pub mod pytorch;
 mod unet;
 
-pub use checkpoint::{load_checkpoint, read_record, save_checkpoint, CheckpointError, ModelRecord};
+pub use checkpoint::{
+    load_checkpoint, read_record, save_checkpoint, write_checkpoint, CheckpointError, ModelRecord,
+    NamedTensor,
+};
 pub use configs::ModelName;
 pub use cost::Tally;
 pub use detector::{
