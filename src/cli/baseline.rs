@@ -1,6 +1,7 @@
 //! `rrcanet baseline`: a model-driven detector (top-hat, max-median, MPCM, IPI) on a dataset
 //! split at native resolution, scored and written out as `rrcanet eval` does.
 
+use super::scores;
 use anyhow::Context;
 use clap::Args;
 use rrcanet::baselines::{Baseline, MethodName, Settings, Threshold};
@@ -89,13 +90,8 @@ pub fn run(args: BaselineArgs) -> anyhow::Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     let m = &report.metrics;
     if args.json {
-        let object = json!({
-            "images": m.images, "iou": m.iou, "niou": m.niou, "pd": m.pd, "fa": m.fa,
-            "targets": m.targets, "matched": m.matched, "false_alarm_pixels": m.false_alarm_pixels,
-            "pixels": m.pixels, "intersection": m.intersection, "union": m.union,
-            "fa_legacy": report.legacy_metrics.fa, "roc_auc": report.roc.auc,
-            "milliseconds_per_image": report.milliseconds_per_image,
-        });
+        let mut object = scores::json(m, &report.legacy_metrics, &report.roc);
+        object["milliseconds_per_image"] = json!(report.milliseconds_per_image);
         println!("{}", serde_json::to_string_pretty(&object)?);
     } else {
         println!(
@@ -106,21 +102,7 @@ pub fn run(args: BaselineArgs) -> anyhow::Result<()> {
             args.part,
             m.images
         );
-        println!("  IoU   {:.4}", m.iou);
-        println!("  nIoU  {:.4}", m.niou);
-        println!(
-            "  Pd    {:.4}  ({} of {} targets)",
-            m.pd, m.matched, m.targets
-        );
-        println!(
-            "  Fa    {:.3e}  ({} of {} pixels)",
-            m.fa, m.false_alarm_pixels, m.pixels
-        );
-        println!(
-            "  Fa    {:.3e}  (legacy convention of the reference code)",
-            report.legacy_metrics.fa
-        );
-        println!("  pixel ROC AUC {:.4}", report.roc.auc);
+        scores::print(m, &report.legacy_metrics, &report.roc);
         println!(
             "  {:.1} ms per image (one thread), {seconds:.1} s in all",
             report.milliseconds_per_image

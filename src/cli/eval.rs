@@ -1,6 +1,7 @@
 //! `rrcanet eval`: metrics of a checkpoint on a dataset split, with masks, overlays and the
 //! ROC written to an output folder.
 
+use super::scores;
 use anyhow::Context;
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
@@ -8,7 +9,6 @@ use rrcanet::data::{Dataset, DatasetOptions};
 use rrcanet::inference::Resolution;
 use rrcanet::model::DeviceKind;
 use rrcanet::train::RunDirectory;
-use serde_json::json;
 use std::path::PathBuf;
 
 /// Evaluate a checkpoint: IoU, nIoU, Pd, Fa (also in the legacy convention), ROC, masks and
@@ -117,12 +117,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     )?;
     let m = &report.metrics;
     if args.json {
-        let object = json!({
-            "images": m.images, "iou": m.iou, "niou": m.niou, "pd": m.pd, "fa": m.fa,
-            "targets": m.targets, "matched": m.matched, "false_alarm_pixels": m.false_alarm_pixels,
-            "pixels": m.pixels, "intersection": m.intersection, "union": m.union,
-            "fa_legacy": report.legacy_metrics.fa, "roc_auc": report.roc.auc,
-        });
+        let object = scores::json(m, &report.legacy_metrics, &report.roc);
         println!("{}", serde_json::to_string_pretty(&object)?);
     } else {
         println!(
@@ -133,21 +128,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             args.part,
             m.images
         );
-        println!("  IoU   {:.4}", m.iou);
-        println!("  nIoU  {:.4}", m.niou);
-        println!(
-            "  Pd    {:.4}  ({} of {} targets)",
-            m.pd, m.matched, m.targets
-        );
-        println!(
-            "  Fa    {:.3e}  ({} of {} pixels)",
-            m.fa, m.false_alarm_pixels, m.pixels
-        );
-        println!(
-            "  Fa    {:.3e}  (legacy convention of the reference code)",
-            report.legacy_metrics.fa
-        );
-        println!("  pixel ROC AUC {:.4}", report.roc.auc);
+        scores::print(m, &report.legacy_metrics, &report.roc);
         println!(
             "wrote metrics.json, roc.csv, roc.png, masks/ and overlays/ to {}",
             out.display()

@@ -9,6 +9,7 @@ mod infer;
 mod metrics;
 mod params;
 mod pytorch;
+mod scores;
 mod synth;
 mod train;
 
