@@ -1,19 +1,10 @@
 //! `rrcanet baseline` end to end on a small generated dataset: every method writes the files
 //! `rrcanet eval` writes and reports the same keys; bad arguments fail with a message.
 
+mod common;
+
+use common::{rrcanet, text};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn rrcanet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rrcanet"))
-        .args(args)
-        .output()
-        .expect("the rrcanet binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn synthetic(root: &Path) -> String {
     let data = root.join("data");

@@ -1,17 +1,8 @@
 //! `rrcanet synth` and `rrcanet dataset` end to end on a small generated dataset.
 
-use std::process::{Command, Output};
+mod common;
 
-fn rrcanet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rrcanet"))
-        .args(args)
-        .output()
-        .expect("the rrcanet binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{rrcanet, text};
 
 #[test]
 fn synth_then_dataset_reports_the_generated_data() {

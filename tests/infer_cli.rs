@@ -2,25 +2,13 @@
 //! input gets its own mask, a rerun replaces what the previous run wrote and nothing else,
 //! absurd image sizes are refused before anything is decoded.
 
+mod common;
+
+use common::{path, rrcanet, text};
 use rrcanet::model::{build, DeviceKind, ModelName};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn rrcanet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rrcanet"))
-        .args(args)
-        .output()
-        .expect("the rrcanet binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
+use std::process::Output;
 
 /// An untrained r10 checkpoint file in `dir`.
 fn checkpoint(dir: &Path) -> PathBuf {

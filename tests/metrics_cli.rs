@@ -1,10 +1,12 @@
 //! End-to-end runs of `rrcanet metrics` on PNGs generated in a temporary directory.
 
+mod common;
+
+use common::rrcanet;
 use serde_json::Value;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
-use std::process::{Command, Output};
 use tempfile::TempDir;
 
 const WIDTH: usize = 10;
@@ -113,13 +115,6 @@ fn known_case() -> TempDir {
         &image(&shifted),
     );
     dir
-}
-
-fn rrcanet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rrcanet"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn metrics_json(dir: &Path, extra: &[&str]) -> Value {

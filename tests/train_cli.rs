@@ -3,38 +3,11 @@
 //! processes on one run, changed options or data on resume, Ctrl-C, failed starts, foreign
 //! output folders and bad option values. Tiny generated data: r10 at 32 x 32, batch 2.
 
+mod common;
+
+use common::{path, rrcanet, rrcanet_in, succeed, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn rrcanet_in(dir: Option<&Path>, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rrcanet"));
-    if let Some(dir) = dir {
-        command.current_dir(dir);
-    }
-    command
-        .args(args)
-        .output()
-        .expect("the rrcanet binary runs")
-}
-
-fn rrcanet(args: &[&str]) -> Output {
-    rrcanet_in(None, args)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn succeed(args: &[&str]) -> String {
-    let output = rrcanet(args);
-    assert!(
-        output.status.success(),
-        "rrcanet {args:?} failed:\n{}\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
-}
+use std::process::Command;
 
 /// Runs a command that must fail with exit code `code` (never a panic's 101); its stderr.
 fn fail_with(code: i32, args: &[&str]) -> String {
@@ -52,10 +25,6 @@ fn fail_with(code: i32, args: &[&str]) -> String {
 /// A command that must fail at run time (exit code 1).
 fn fail(args: &[&str]) -> String {
     fail_with(1, args)
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
 }
 
 /// A temporary folder with a generated dataset of `count` 32 x 32 images in `data/`.

@@ -1,30 +1,10 @@
 //! The researcher's workflow end to end on a tiny generated dataset: train 2 epochs, resume to
 //! 3, evaluate, run inference; damaged or foreign checkpoints fail with clear errors.
 
+mod common;
+
+use common::{path, rrcanet, succeed, text};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn rrcanet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rrcanet"))
-        .args(args)
-        .output()
-        .expect("the rrcanet binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn succeed(args: &[&str]) -> String {
-    let output = rrcanet(args);
-    assert!(
-        output.status.success(),
-        "rrcanet {args:?} failed:\n{}\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
-}
 
 fn fail(args: &[&str]) -> String {
     let output = rrcanet(args);
@@ -34,10 +14,6 @@ fn fail(args: &[&str]) -> String {
         text(&output.stdout)
     );
     text(&output.stderr)
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
 }
 
 /// Trains `model` on `data` into `run` for `epochs` epochs at 32 x 32.
