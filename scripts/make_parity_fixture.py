@@ -4,15 +4,20 @@ Usage (PyTorch and safetensors from PyPI; the authors' repository github.com/yon
 checked out anywhere, its code is not part of this repository):
 
     python scripts/make_parity_fixture.py --authors PATH/TO/RRCANet/RRCA-Net/model \
-        --out tests/fixtures/parity
+        --baselines PATH/TO/RRCANet/BasicIRSTD-RRCANet/model/ResUNet --out tests/fixtures/parity
+
+    python scripts/make_parity_fixture.py --baselines ... --costs   # counts only, no files
 
 For each configuration below it writes
-- NAME.weights.safetensors: a seeded random state of the authors' `RRCANet`, saved with
+- NAME.weights.safetensors: a seeded random state of the authors' `RRCANet` (or of their
+  Table II baselines `ResUNet` and `ResUNet_RuCB`, at widths 4..64 so that the files stay
+  under 2 MB; the widths 8..128 of Table II are counted by `--costs`), saved with
   `safetensors.torch.save_model` (one name per shared RuCB tensor, as users' files have it);
 - NAME.outputs.safetensors: `input` (2 x 3 x SIZE x SIZE), `eval_logits` (eval mode), then, in train
   mode on the same input, `train_logits`, the probe loss `loss` = sum(train_logits * `probe`),
   `grad.KEY` for every trainable tensor and `after.KEY` for every BatchNorm running statistic
   after that forward pass (keys of the weights file).
+The logits are the output of the module `final` (the baselines' forward ends in a sigmoid).
 The outputs are computed in float64 and stored as float32. Every value is drawn from fixed
 seeds, so the files are reproducible with the same PyTorch.
 """
@@ -35,6 +40,67 @@ CONFIGS = {
     "r18": dict(num_blocks=[3, 2, 2, 2], iterations=2, integrate="True", deep_supervision="False"),
     "r18-nofsm": dict(num_blocks=[3, 2, 2, 2], iterations=2, integrate="False", deep_supervision="False"),
 }
+# The Table II baselines at half width (4..64; their defaults are 8..128): name -> (class,
+# constructor arguments).
+BASELINES = {
+    "resunet-w4": ("ResUNet", dict(nb_filter=[4, 8, 16, 32, 64])),
+    "resunet-rucb-w4": ("ResUNet_RuCB", dict(multiplier=0.5)),
+}
+
+
+def logits(model, input):
+    """The output of the model's `final` conv (the baselines apply a sigmoid after it)."""
+    captured = []
+    handle = model.final.register_forward_hook(lambda module, inputs, output: captured.append(output))
+    model(input)
+    handle.remove()
+    return captured[-1]
+
+
+def costs(model, channels, size=256):
+    """torchstat's FLOPs and the executed MACs of one `size` x `size` image, by forward hooks on
+    every leaf module with torchstat's rules (src/model/cost.rs): a module's count is that of its
+    LAST call; Conv2d K^2 C_in C_out H W (+ C_out H W for a bias), BatchNorm2d 2 C H W, ReLU and
+    MaxPool2d the elements of their input, Upsample H W of its output, anything else 0. MACs:
+    every conv call's K^2 C_in C_out H W."""
+    last, macs = {}, [0]
+
+    def hook(module, inputs, output):
+        x = inputs[0]
+        if isinstance(module, torch.nn.Conv2d):
+            kernel = module.kernel_size[0] * module.kernel_size[1]
+            count = (kernel * module.in_channels * module.out_channels // module.groups
+                     * output.shape[2] * output.shape[3])
+            macs[0] += count
+            bias = output[0].numel() if module.bias is not None else 0
+            last[module] = count + bias
+        elif isinstance(module, torch.nn.BatchNorm2d):
+            last[module] = 2 * x[0].numel()
+        elif isinstance(module, (torch.nn.ReLU, torch.nn.MaxPool2d)):
+            last[module] = x[0].numel()
+        elif isinstance(module, torch.nn.Upsample):
+            last[module] = output.shape[2] * output.shape[3]
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, channels, size, size))
+    for handle in handles:
+        handle.remove()
+    return sum(last.values()), macs[0]
+
+
+def print_costs(classes):
+    """Parameters, torchstat FLOPs and MACs at 256 x 256 of the baselines' defaults (Table II)
+    at 1 and 3 input channels, and of r18 (to check the hooks against its known counts)."""
+    for channels in (1, 3):
+        for name, build in classes.items():
+            model = build(channels)
+            flops, macs = costs(model, channels)
+            print(f"{name} at {channels} input channels: "
+                  f"{sum(p.numel() for p in model.parameters())} parameters, "
+                  f"{flops} torchstat FLOPs, {macs} MACs")
 
 
 def randomise(model, generator):
@@ -58,7 +124,7 @@ def randomise(model, generator):
         for norm in norms:
             norm.momentum = 1.0
         model.train()
-        model(torch.randn((4, 3, SIZE, SIZE), generator=generator))
+        logits(model, torch.randn((4, 3, SIZE, SIZE), generator=generator))
         for norm in norms:
             norm.momentum = 0.1
             norm.num_batches_tracked.zero_()
@@ -68,7 +134,7 @@ def gradients(model, input, probe):
     """The float64 gradient of every distinct parameter of sum(train logits * probe)."""
     model = copy.deepcopy(model).double()
     model.train()
-    (model(input.double()) * probe.double()).sum().backward()
+    (logits(model, input.double()) * probe.double()).sum().backward()
     return [p.grad for p in model.parameters()]
 
 
@@ -100,40 +166,64 @@ def relative_error(actual, expected):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--authors", required=True, help="the authors' RRCA-Net/model folder")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--authors", help="the authors' RRCA-Net/model folder")
+    parser.add_argument("--baselines", help="the authors' BasicIRSTD-RRCANet/model/ResUNet folder")
+    parser.add_argument("--out")
+    parser.add_argument("--costs", action="store_true", help="print the counts, write nothing")
     args = parser.parse_args()
-    sys.path.insert(0, args.authors)
-    from RRCANet import RRCANet, Res_block  # noqa: E402  (the authors' module)
+    builders = {}
+    if args.authors:
+        sys.path.insert(0, args.authors)
+        from RRCANet import RRCANet, Res_block  # noqa: E402  (the authors' module)
+        for name, config in CONFIGS.items():
+            builders[name] = (lambda config: lambda channels=3: RRCANet(
+                num_classes=1, input_channels=channels, block=Res_block, num_layers=4,
+                multiplier=1.0, **config))(config)
+    if args.baselines:
+        sys.path.insert(0, args.baselines)
+        import model_ResUNet  # noqa: E402  (the authors' modules)
+        import ResUNet_RuCB
+        classes = {"ResUNet": model_ResUNet.ResUNet, "ResUNet_RuCB": ResUNet_RuCB.ResUNet_RuCB}
+        if args.costs:
+            tables = {"resunet": lambda channels: classes["ResUNet"](input_channels=channels),
+                      "resunet-rucb":
+                          lambda channels: classes["ResUNet_RuCB"](input_channels=channels)}
+            if "r18" in builders:
+                tables["r18"] = builders["r18"]
+            print_costs(tables)
+            return
+        for name, (class_name, config) in BASELINES.items():
+            builders[name] = (lambda build, config: lambda channels=3: build(
+                num_classes=1, input_channels=channels, **config))(classes[class_name], config)
+    if not args.out:
+        parser.error("--out is required unless --costs")
 
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
-    for name, config in CONFIGS.items():
+    for name, build in builders.items():
         generator = torch.Generator().manual_seed(0)
-        model = RRCANet(num_classes=1, input_channels=3, block=Res_block, num_layers=4,
-                        multiplier=1.0, **config)
+        model = build()
         randomise(model, generator)
         weights = os.path.join(args.out, f"{name}.weights.safetensors")
         save_model(model, weights)
         # What a user's file holds is what we test: reload it into a fresh model.
-        model = RRCANet(num_classes=1, input_channels=3, block=Res_block, num_layers=4,
-                        multiplier=1.0, **config)
+        model = build()
         missing, unexpected = load_model(model, weights, strict=True)
         assert not missing and not unexpected, (missing, unexpected)
 
         input, probe = stable_batch(model, generator)
         model.eval()
         with torch.no_grad():
-            float32_logits = model(input)
+            float32_logits = logits(model, input)
         # The reference values are computed in float64 (stored as float32), so that they are the
         # model's values, not one float32 summation order's.
         model = model.double()
         model.eval()
         with torch.no_grad():
-            eval_logits = model(input.double())
+            eval_logits = logits(model, input.double())
         model.train()
-        train_logits = model(input.double())
+        train_logits = logits(model, input.double())
         loss = (train_logits * probe.double()).sum()
         loss.backward()
 

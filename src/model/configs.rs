@@ -8,10 +8,13 @@
 //! parameters. The channel attention of a DIAAM at width C has C / 8 hidden units (integer
 //! division, as the authors' code), computed by [`ChannelAttention`]: 0 at width 4.
 
-use super::{DeepestLevel, FusionDecoder, Gather, Level, RrcaNet, StackedFusion};
+use super::{
+    DeepestLevel, FusionDecoder, Gather, Level, ReusableConcatenation, RrcaNet, StackedFusion,
+    StemLevel,
+};
 use crate::nn::{
-    ChannelAttention, ConcatenateFusion, Conv1x1, Diaam, FeatureStacking, NoAttention, PassHead,
-    ResidualPair,
+    ChannelAttention, ConcatenateFusion, Conv1x1, Diaam, FeatureStacking, NoAttention, OutputConv,
+    PassHead, ResidualPair,
 };
 
 // The aliases below are configuration tables; rustfmt would spread each over dozens of lines.
@@ -164,23 +167,55 @@ pub type R18NoCa<const IN: usize, E, D> = Widths8To64<IN, 3, 2, 2, 2, 3,
     DiaamsWith<8, 16, 3, NoAttention, E, D>, DiaamsWith<16, 32, 3, NoAttention, E, D>,
     DiaamsWith<32, 64, 3, NoAttention, E, D>, Fsm8<E, D>, E, D>;
 
-/// U-Net decoding at widths 8..64 (the ResUNet baselines): per level and pass, concatenation
-/// (`CAT` = `LO` + `HI` channels) and a residual pair.
+/// U-Net decoding (the authors' ResUNet, `conv3_1` .. `conv0_4`): per level and pass,
+/// concatenation (`CAT` = `LO` + `HI` channels) and a residual pair.
 type Concatenations<const LO: usize, const HI: usize, const CAT: usize, const P: usize, E, D> =
     FusionDecoder<P, ConcatenateFusion<LO, HI, CAT, E, D>>;
 
-/// The ResUNet baselines at widths 8..64: the ResNet-18 encoder, U-Net decoders, head on the
-/// last pass.
+/// The authors' ResUNet (BasicIRSTD-RRCANet/model/ResUNet/model_ResUNet.py) at widths F0..F4
+/// (their `nb_filter`; `CATl` = Fl + Fl+1): the stem `conv0_0` (one residual pair) is level 0's
+/// skip, levels 1..4 two residual pairs each (`num_blocks` 2, 2, 2, 2; one pass), a residual
+/// pair on each concatenation on the way up, the output conv `final`; no FSM.
 #[rustfmt::skip]
-type ResUnetWith<const IN: usize, const P: usize, E, D> = Widths8To64<IN, 3, 2, 2, 2, P,
-    Concatenations<8, 16, 24, P, E, D>, Concatenations<16, 32, 48, P, E, D>,
-    Concatenations<32, 64, 96, P, E, D>, PassHead<8, false, E, D>, E, D>;
+pub type ResUnetWidths<const IN: usize, const F0: usize, const F1: usize, const F2: usize,
+                       const F3: usize, const F4: usize, const CAT0: usize, const CAT1: usize,
+                       const CAT2: usize, const CAT3: usize, E, D> =
+    RrcaNet<IN, F0, 1,
+        StemLevel<F0,
+            Level<F0, F1, 2, 1,
+                Level<F1, F2, 2, 1,
+                    Level<F2, F3, 2, 1,
+                        DeepestLevel<F3, F4, 2, 1, E, D>,
+                    Concatenations<F3, F4, CAT3, 1, E, D>, E, D>,
+                Concatenations<F2, F3, CAT2, 1, E, D>, E, D>,
+            Concatenations<F1, F2, CAT1, 1, E, D>, E, D>,
+        Concatenations<F0, F1, CAT0, 1, E, D>>,
+    OutputConv<F0, E, D>, E, D>;
 
-/// Baseline ResUNet (ResNet-18 encoder, U-Net decoder, one pass, no FSM).
-pub type ResUnet<const IN: usize, E, D> = ResUnetWith<IN, 1, E, D>;
-/// Baseline ResUNet with the reusable-convolution block plugged in: three passes through
-/// the shared encoder convolutions, prediction from the last pass (no FSM).
-pub type ResUnetRucb<const IN: usize, E, D> = ResUnetWith<IN, 3, E, D>;
+/// The authors' ResUNet_RuCB (BasicIRSTD-RRCANet/model/ResUNet/ResUNet_RuCB.py) at widths
+/// F0..F4 (8 x 2^l x their `multiplier`): RRCA-Net's depth-5 RuCB encoder (pairs 1, 2, 2, 2, 2),
+/// N = 2 (3 passes), decoders that concatenate and reuse one residual pair's convolutions in
+/// every pass, and the FSM (`STACK` = 3 x F0).
+#[rustfmt::skip]
+pub type ResUnetRucbWidths<const IN: usize, const F0: usize, const F1: usize, const F2: usize,
+                           const F3: usize, const F4: usize, const CAT0: usize,
+                           const CAT1: usize, const CAT2: usize, const CAT3: usize,
+                           const STACK: usize, E, D> =
+    RrcaNet<IN, F0, 3,
+        Depth5<F0, F1, F2, F3, F4, 1, 2, 2, 2, 2, 3,
+               ReusableConcatenation<F0, F1, CAT0, 3, E, D>,
+               ReusableConcatenation<F1, F2, CAT1, 3, E, D>,
+               ReusableConcatenation<F2, F3, CAT2, 3, E, D>,
+               ReusableConcatenation<F3, F4, CAT3, 3, E, D>, E, D>,
+        FeatureStacking<F0, STACK, 3, E, D>, E, D>;
+
+/// Baseline ResUNet of Table II, as the authors' code builds it: widths 8..128.
+pub type ResUnet<const IN: usize, E, D> =
+    ResUnetWidths<IN, 8, 16, 32, 64, 128, 24, 48, 96, 192, E, D>;
+/// Baseline ResUNet with the reusable-convolution block (Table II), as the authors' code builds
+/// it: widths 8..128.
+pub type ResUnetRucb<const IN: usize, E, D> =
+    ResUnetRucbWidths<IN, 8, 16, 32, 64, 128, 24, 48, 96, 192, 24, E, D>;
 
 /// Declares [`ModelName`] and the `with_model!` table from one list of (variant, command-line
 /// name, type alias). `$d` is a literal `$` for the inner macro.
@@ -279,6 +314,8 @@ mod tests {
             (ModelName::R18N3, 211_385),
             (ModelName::R18Ds, 200_881),
             (ModelName::R18NoFsm, 200_881),
+            (ModelName::ResUnet, 914_057),
+            (ModelName::ResUnetRucb, 979_249),
         ];
         for (name, params) in exact {
             assert_eq!(cost(name, 32, 32).params, params, "{name}");
@@ -292,6 +329,31 @@ mod tests {
             let params = cost(name, 32, 32).params;
             assert_eq!((params + 500) / 1000, thousands, "{name}: {params}");
         }
+    }
+
+    /// Table II's baselines as the authors' code builds them, at their one grey input channel
+    /// (913,897 = 0.9141 M and 979,089 = 0.979 M), with the torchstat FLOPs and MACs at 256 x 256
+    /// that forward hooks on their modules give (scripts/make_parity_fixture.py --costs).
+    #[test]
+    fn baselines_at_one_input_channel_match_the_authors_code() {
+        use crate::model::Segmenter;
+        use crate::nn::tensors::trainable_parameters;
+        use dfdx::prelude::{BuildModule, Cpu};
+        let device = Cpu::default();
+        let resunet = ResUnet::<1, f32, Cpu>::build(&device);
+        let rucb = ResUnetRucb::<1, f32, Cpu>::build(&device);
+        let counted = [
+            (trainable_parameters(&resunet), resunet.complexity(256, 256)),
+            (trainable_parameters(&rucb), rucb.complexity(256, 256)),
+        ];
+        let counted = counted.map(|(params, tally)| (params, tally.paper_flops, tally.macs));
+        assert_eq!(
+            counted,
+            [
+                (913_897, 1_258_323_968, 1_234_698_240),
+                (979_089, 1_664_974_848, 4_007_133_184),
+            ]
+        );
     }
 
     #[test]
@@ -322,8 +384,8 @@ mod tests {
             (ModelName::R18Concat, 1_596_129_280, 4_105_699_328),
             (ModelName::R18Sum, 987_430_912, 2_293_760_000),
             (ModelName::R18NoCa, 1_042_743_296, 2_218_262_528),
-            (ModelName::ResUnet, 1_289_027_584, 1_249_378_304),
-            (ModelName::ResUnetRucb, 2_334_064_640, 3_489_136_640),
+            (ModelName::ResUnet, 1_268_809_728, 1_245_184_000),
+            (ModelName::ResUnetRucb, 1_675_460_608, 4_017_618_944),
         ];
         for (name, paper_flops, macs) in recorded {
             let cost = cost(name, 256, 256);

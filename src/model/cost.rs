@@ -15,7 +15,9 @@
 //! Applied to the authors' module layout, which has modules our blocks do not:
 //! - the RuCB's convolutions are modules shared by every pass (counted once), its BatchNorms,
 //!   shortcuts and ReLU modules (one per convolution) belong to one pass each;
-//! - a standard residual pair (stem, heads, fusions) holds one ReLU module, called twice;
+//! - a standard residual pair (stem, heads, fusions) holds one ReLU module, called twice; so
+//!   do the encoder levels of the authors' ResUNet (`Res_block`s, one pass: [`Cost::RELU_MODULES`]
+//!   of its body is 1), where ResUNet_RuCB's decoders are RuCB blocks like its encoder;
 //! - channel attention's MLP runs on both pooled vectors (1 x 1 inputs), one module each;
 //! - one max-pool module and one upsampling module serve the whole network: the deepest
 //!   pooling's input and the final full-resolution upsampling's output count, once.
@@ -25,10 +27,13 @@
 //! once, also with deep supervision, which runs its shared head on every pass (the recorded
 //! counts of notes/model.md are made so).
 
-use super::{DeepestLevel, FusionDecoder, Gather, Level, RrcaNet, StackedFusion};
+use super::{
+    DeepestLevel, FusionDecoder, Gather, Level, ReusableConcatenation, RrcaNet, StackedFusion,
+    StemLevel,
+};
 use crate::nn::{
     ChannelAttention, ConcatenateFusion, Conv, ConvPair, Diaam, FeatureStacking, HiddenUnits,
-    NoAttention, PairNorms, PassHead, ResidualPair, ReusableConvLevel,
+    NoAttention, OutputConv, PairNorms, PassHead, ResidualPair, ReusableConvLevel,
 };
 use dfdx::prelude::{ConstDim, Dtype, Storage};
 use std::collections::HashMap;
@@ -57,7 +62,10 @@ where
     H: Cost,
 {
     let size = (height, width);
-    let mut counter = Counter::default();
+    let mut counter = Counter {
+        rucb_relu_modules: Body::RELU_MODULES,
+        ..Counter::default()
+    };
     model.stem.count(0, size, &mut counter);
     for pass in 0..P {
         model.unet.count(pass, size, &mut counter);
@@ -90,6 +98,9 @@ fn address<M>(block: &M) -> usize {
 pub struct Counter {
     macs: u64,
     last_call: HashMap<Module, u64>,
+    /// ReLU modules per residual pair of a RuCB level in the authors' layout (see
+    /// [`Cost::RELU_MODULES`]).
+    rucb_relu_modules: usize,
 }
 
 impl Counter {
@@ -154,6 +165,12 @@ impl Counter {
 
 /// A block whose calls are counted.
 pub trait Cost {
+    /// For a network's body: how many ReLU modules the authors' code gives each residual pair
+    /// of a RuCB level. 2 (one per convolution) in RRCANet's and ResUNet_RuCB's `Block`; 1 in
+    /// the authors' ResUNet, whose one-pass encoder levels are `Res_block`s (one ReLU module,
+    /// called twice), which its body's top level, a [`StemLevel`], states.
+    const RELU_MODULES: usize = 2;
+
     /// Counts one call of the block in pass `pass` on a `(height, width)` input.
     fn count(&self, pass: usize, size: (usize, usize), counter: &mut Counter);
 }
@@ -201,12 +218,13 @@ where
     D: Storage<E>,
 {
     /// The shared convolutions with pass `pass`' BatchNorms, shortcut and ReLU modules (one
-    /// per convolution).
+    /// per convolution, or one per pair in the authors' ResUNet).
     fn count(&self, pass: usize, size: (usize, usize), counter: &mut Counter) {
         let norms = &self.passes.modules[pass];
-        count_pair(&self.pairs.first, &norms.first, 2, size, counter);
+        let relu_modules = counter.rucb_relu_modules;
+        count_pair(&self.pairs.first, &norms.first, relu_modules, size, counter);
         for (convs, norms) in self.pairs.following.iter().zip(&norms.following) {
-            count_pair(convs, norms, 2, size, counter);
+            count_pair(convs, norms, relu_modules, size, counter);
         }
     }
 }
@@ -282,6 +300,30 @@ where
     }
 }
 
+impl<const F: usize, Deeper: Cost, Decoder: Cost> Cost for StemLevel<F, Deeper, Decoder> {
+    const RELU_MODULES: usize = 1;
+
+    /// Max-pool, the levels below (at half size), the decoder.
+    fn count(&self, pass: usize, (height, width): (usize, usize), counter: &mut Counter) {
+        counter.max_pool(F, (height, width));
+        self.deeper.count(pass, (height / 2, width / 2), counter);
+        self.decoder.count(pass, (height, width), counter);
+    }
+}
+
+impl<const LO: usize, const HI: usize, const CAT: usize, const P: usize, E, D> Cost
+    for ReusableConcatenation<LO, HI, CAT, P, E, D>
+where
+    E: Dtype,
+    D: Storage<E>,
+{
+    /// The upsampling, then the shared pair with pass `pass`' BatchNorms and shortcut.
+    fn count(&self, pass: usize, size: (usize, usize), counter: &mut Counter) {
+        counter.upsample(size);
+        self.rucb.count(pass, size, counter);
+    }
+}
+
 impl<const P: usize, Fusion: Cost> Cost for FusionDecoder<P, Fusion> {
     /// The upsampling, then pass `pass`' fusion.
     fn count(&self, pass: usize, size: (usize, usize), counter: &mut Counter) {
@@ -317,6 +359,12 @@ impl<const F0: usize, const EVERY_PASS: bool, E: Dtype, D: Storage<E>> Cost
 {
     fn count(&self, pass: usize, size: (usize, usize), counter: &mut Counter) {
         self.refine.count(pass, size, counter);
+        self.output.count(pass, size, counter);
+    }
+}
+
+impl<const F0: usize, E: Dtype, D: Storage<E>> Cost for OutputConv<F0, E, D> {
+    fn count(&self, pass: usize, size: (usize, usize), counter: &mut Counter) {
         self.output.count(pass, size, counter);
     }
 }

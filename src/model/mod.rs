@@ -25,7 +25,10 @@ pub use detector::{
     build, checkpoint_file, load, Detector, DetectorError, DeviceKind, Images, Loaded, ModelCost,
     NonFinite, INPUT_CHANNELS,
 };
-pub use unet::{Decode, DeepestLevel, FusionDecoder, Gather, Level, Pyramid, StackedFusion, UNet};
+pub use unet::{
+    Decode, DeepestLevel, FusionDecoder, Gather, Level, Pyramid, ReusableConcatenation,
+    StackedFusion, StemLevel, UNet,
+};
 
 use crate::nn::{tensor_collection, Backend, Block, Head, Mode, ResidualPair, Result};
 use crate::ops::{Float, Image};
@@ -180,6 +183,7 @@ mod tests {
                 let multiple = match name {
                     ModelName::D3 => 4,
                     ModelName::D5 | ModelName::D5W4 | ModelName::D5W16 => 16,
+                    ModelName::ResUnet | ModelName::ResUnetRucb => 16,
                     _ => 8,
                 };
                 assert_eq!(M::<3, f32, Cpu>::SIZE_MULTIPLE, multiple, "{name}");

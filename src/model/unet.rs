@@ -4,12 +4,15 @@
 //! with pass t's fusion ([`FusionDecoder`]: DIAAM in RRCA-Net, U-Net's concatenation in the
 //! ResUNet baselines), or, for the Table VI stacking ablations, the upper levels hand their
 //! features up ([`Gather`]) and the top level fuses the whole pyramid at full resolution
-//! ([`StackedFusion`]).
+//! ([`StackedFusion`]). The authors' ResUNet baselines add a top level without an encoder of
+//! its own ([`StemLevel`]) and, in ResUNet_RuCB, decoders whose convolutions every pass shares
+//! ([`ReusableConcatenation`]).
 
 use crate::nn::{
     concat_channels, tensor_collection, unsized_channels, upsample, Backend, Block, Fuse, Mode,
     Result, ReusableConvLevel, StackedImage,
 };
+
 use crate::ops::{max_pool2x2, Float, Image};
 use dfdx::prelude::{Dtype, Repeated, Storage, WithEmptyTape, ZeroSizedModule};
 use dfdx::shapes::HasShape;
@@ -108,6 +111,37 @@ where
     }
 }
 
+/// The top level of the authors' ResUNet (model_ResUNet.py): its skip connection is the stem's
+/// output (`x0_0 = conv0_0(input)`), so it has no encoder convolution of its own; it max-pools
+/// its input into the `Deeper` levels and decodes with its `Decoder` (`conv0_4`).
+#[derive(Clone, Debug)]
+pub struct StemLevel<const F: usize, Deeper, Decoder> {
+    /// The levels below.
+    pub deeper: Deeper,
+    /// The way back up at this level.
+    pub decoder: Decoder,
+}
+
+impl<const F: usize, Deeper, Decoder, E, D, T> UNet<F, E, D, T> for StemLevel<F, Deeper, Decoder>
+where
+    E: Float,
+    D: Backend<E>,
+    T: Mode<E, D>,
+    Deeper: UNet<F, E, D, T>,
+    Decoder: Decode<F, Deeper::Output, E, D, T>,
+{
+    const DEPTH: usize = 1 + Deeper::DEPTH;
+    type Output = Decoder::Output;
+
+    /// The input is the skip; max-pool -> the levels below; decode(skip, what they return).
+    fn forward(&mut self, pass: usize, skip: Image<F, E, D, T>) -> Result<Self::Output> {
+        let below = self
+            .deeper
+            .forward(pass, max_pool2x2(skip.with_empty_tape())?)?;
+        self.decoder.decode(pass, skip, below)
+    }
+}
+
 impl<const IN: usize, const F: usize, const PAIRS: usize, const P: usize, E, D, T> UNet<IN, E, D, T>
     for DeepestLevel<IN, F, PAIRS, P, E, D>
 where
@@ -152,6 +186,50 @@ where
         let (_, _, height, width) = *skip.shape();
         let high = upsample(below, height, width)?;
         self.passes.modules[pass].fuse(skip, high)
+    }
+}
+
+/// The decoder of ResUNet_RuCB (ResUNet_RuCB.py, `iteration{t}_layer{j}_decoder_convs`): what
+/// comes from below, upsampled to the skip connection's size, concatenated after the skip
+/// (`CAT` = `LO` + `HI` channels) and decoded by one residual pair whose convolutions every
+/// pass shares, with pass t's BatchNorms and projection shortcut (a RuCB level of one pair).
+#[derive(Clone, Debug)]
+pub struct ReusableConcatenation<
+    const LO: usize,
+    const HI: usize,
+    const CAT: usize,
+    const P: usize,
+    E: Dtype,
+    D: Storage<E>,
+> {
+    /// The shared residual pair `CAT` -> `LO` with every pass' BatchNorms and shortcut.
+    pub rucb: ReusableConvLevel<CAT, LO, 1, P, E, D>,
+}
+
+impl<const LO: usize, const HI: usize, const CAT: usize, const P: usize, E, D, T>
+    Decode<LO, Image<HI, E, D, T>, E, D, T> for ReusableConcatenation<LO, HI, CAT, P, E, D>
+where
+    E: Float,
+    D: Backend<E>,
+    T: Mode<E, D>,
+{
+    type Output = Image<LO, E, D, T>;
+
+    /// upsample x2 -> concatenate(skip, upsampled) -> pass t's use of the shared pair.
+    fn decode(
+        &mut self,
+        pass: usize,
+        skip: Image<LO, E, D, T>,
+        below: Image<HI, E, D, T>,
+    ) -> Result<Self::Output> {
+        const { assert!(CAT == LO + HI, "concatenation width must be LO + HI") };
+        let (_, _, height, width) = *skip.shape();
+        let high = upsample(below, height, width)?;
+        let stacked = concat_channels::<CAT, E, D, T>(vec![
+            unsized_channels(skip)?,
+            unsized_channels(high)?,
+        ])?;
+        self.rucb.forward(pass, stacked)
     }
 }
 
@@ -260,6 +338,9 @@ where
 tensor_collection!(Level<const IN: usize, const F: usize, const PAIRS: usize, const P: usize;
     Deeper, Decoder> { rucb, deeper, decoder });
 tensor_collection!(DeepestLevel<const IN: usize, const F: usize, const PAIRS: usize,
+    const P: usize> { rucb });
+tensor_collection!(StemLevel<const F: usize; Deeper, Decoder> without device { deeper, decoder });
+tensor_collection!(ReusableConcatenation<const LO: usize, const HI: usize, const CAT: usize,
     const P: usize> { rucb });
 tensor_collection!(FusionDecoder<const P: usize; Fusion> without device { passes });
 tensor_collection!(StackedFusion<const STACK: usize; Fuser> without device { fuser });

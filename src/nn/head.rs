@@ -1,6 +1,6 @@
 //! Output heads (paper Fig. 3, FSM): the feature stacking module (FSM) that concatenates every
-//! pass' decoder output, and the ablations that use the last pass only or supervise every
-//! pass (deep supervision).
+//! pass' decoder output, the ablations that use the last pass only or supervise every
+//! pass (deep supervision), and the ResUNet baseline's bare output conv ([`OutputConv`]).
 
 use super::{
     concat_channels, tensor_collection, unsized_channels, Backend, Block, Conv1x1, Mode,
@@ -47,6 +47,30 @@ pub struct PassHead<const F0: usize, const EVERY_PASS: bool, E: Dtype, D: Storag
     pub refine: ResidualPair<F0, F0, E, D>,
     /// Conv1x1 to the logits.
     pub output: Conv1x1<F0, 1, E, D>,
+}
+
+/// The authors' ResUNet head (`final`): a conv1x1 from the last pass' decoder output to the
+/// logits, nothing before it.
+#[derive(Clone, Debug)]
+pub struct OutputConv<const F0: usize, E: Dtype, D: Storage<E>> {
+    /// Conv1x1 to the logits.
+    pub output: Conv1x1<F0, 1, E, D>,
+}
+
+impl<const F0: usize, E: Float, D: Backend<E>> Head<F0, E, D> for OutputConv<F0, E, D> {
+    fn forward<T: Mode<E, D>>(
+        &mut self,
+        mut passes: Vec<Image<F0, E, D, T>>,
+    ) -> Result<Vec<Image<1, E, D, T>>> {
+        let last = passes
+            .pop()
+            .ok_or_else(|| OpError::Device("no pass to predict from".into()))?;
+        Ok(vec![self.output.forward(last)?])
+    }
+
+    fn output_conv(&mut self) -> &mut Conv1x1<F0, 1, E, D> {
+        &mut self.output
+    }
 }
 
 impl<const F0: usize, const STACK: usize, const P: usize, E: Float, D: Backend<E>> Head<F0, E, D>
@@ -104,3 +128,4 @@ tensor_collection!(FeatureStacking<const F0: usize, const STACK: usize, const P:
     output,
 });
 tensor_collection!(PassHead<const F0: usize, const EVERY_PASS: bool> { refine, output });
+tensor_collection!(OutputConv<const F0: usize> { output });

@@ -3,7 +3,7 @@
 //! block of one encoder level ([`ReusableConvLevel`], its [`Pairs`] counted as the paper counts
 //! them), channel attention ([`ChannelAttention`]), the dual interactive attention aggregation
 //! module ([`Diaam`]; U-Net's [`ConcatenateFusion`] for the ResUNet baselines) and the output
-//! heads ([`FeatureStacking`], [`PassHead`]).
+//! heads ([`FeatureStacking`], [`PassHead`], [`OutputConv`]).
 //!
 //! Every block is generic over the element type `E` and a device `D: Backend<E>` (dfdx's CPU or
 //! CUDA device with our ops from [`crate::ops`]: convolution and pooling, batch norm with fused
@@ -30,7 +30,7 @@ pub use attention::{Attention, ChannelAttention, HiddenUnits, NoAttention};
 pub use conv::{Conv, Conv1x1, Conv3x3};
 pub use diaam::Diaam;
 pub use fusion::{ConcatenateFusion, Fuse};
-pub use head::{FeatureStacking, Head, PassHead};
+pub use head::{FeatureStacking, Head, OutputConv, PassHead};
 pub use residual::{ConvPair, PairNorms, Projection, ResidualPair, Shortcut};
 pub use reusable::{LevelNorms, Pairs, ReusableConvLevel};
 

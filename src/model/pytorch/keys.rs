@@ -18,6 +18,17 @@
 //!   (PyTorch uses it only when momentum is None, which the authors' code never sets).
 //!
 //! Level l of ours is `unet` followed by l times `deeper`.
+//!
+//! The Table II baselines (BasicIRSTD-RRCANet/model/ResUNet) share the stem (`conv0_0.0`) and
+//! `final`:
+//! - `ResUNet` (model_ResUNet.py; our top level has no encoder, [`Network::ResUnet`]):
+//!   `conv{l}_0.{k}` is residual pair k of level l's encoder (ours: `rucb.pairs.{k}` with the
+//!   one pass' `rucb.passes.0.{k}`), `conv{l}_{L-1-l}.0` the residual pair of level l's
+//!   decoder (`decoder.passes.0.fuse`).
+//! - `ResUNet_RuCB` (ResUNet_RuCB.py, [`Network::ResUnetRucb`]): the encoder as RRCANet's,
+//!   `iteration{t}_layer{j}_decoder_convs` the decoder of level L - 2 - j in pass t, a RuCB
+//!   block of one pair (ours: `decoder.rucb`, its convolutions under every pass' name), and the
+//!   FSM as RRCANet's.
 
 /// How the authors store one of our tensors.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,9 +48,22 @@ impl AuthorsTensor {
     }
 }
 
-/// The shape of a model that the key table needs: levels and passes.
+/// Which of the authors' networks a model of ours is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Network {
+    /// `RRCANet` (RRCA-Net/model/RRCANet.py) and its ablations.
+    RrcaNet,
+    /// The `ResUNet` baseline: its top level has no encoder of its own.
+    ResUnet,
+    /// The `ResUNet_RuCB` baseline: its decoders are RuCB blocks.
+    ResUnetRucb,
+}
+
+/// The shape of a model that the key table needs: network, levels and passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Structure {
+    /// The authors' network it is.
+    pub network: Network,
     /// U-Net levels (the authors' `num_layers`).
     pub depth: usize,
     /// Passes through encoder and decoder (the authors' `iterations + 1`).
@@ -50,10 +74,13 @@ impl Structure {
     /// The structure of the model whose tensors are named `names`.
     pub fn of<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
         let (mut depth, mut passes) = (0, 0);
+        let (mut top_encoder, mut reusable_decoder) = (false, false);
         for name in names {
             if let Some(rest) = name.strip_prefix("unet.") {
                 let (level, rest) = level_of(rest);
                 depth = depth.max(level + 1);
+                top_encoder |= level == 0 && rest.starts_with("rucb.");
+                reusable_decoder |= rest.starts_with("decoder.rucb.");
                 if let Some(pass) = rest
                     .strip_prefix("rucb.passes.")
                     .and_then(|rest| rest.split('.').next())
@@ -63,7 +90,16 @@ impl Structure {
                 }
             }
         }
-        Structure { depth, passes }
+        let network = match (top_encoder, reusable_decoder) {
+            (false, _) => Network::ResUnet,
+            (true, true) => Network::ResUnetRucb,
+            (true, false) => Network::RrcaNet,
+        };
+        Structure {
+            network,
+            depth,
+            passes,
+        }
     }
 }
 
@@ -95,43 +131,25 @@ pub fn authors_tensor(name: &str, structure: Structure) -> Option<AuthorsTensor>
     }
     let (level, rest) = level_of(name.strip_prefix("unet.")?);
     let encoder = |pass: usize| format!("iteration{pass}_layer{level}_encoder_convs");
-    if let Some(rest) = rest.strip_prefix("rucb.pairs.") {
-        let (pair, rest) = index(rest)?;
-        let (offset, parameter) = match rest.split_once('.')? {
-            ("conv1", parameter) => (0, parameter),
-            ("conv2", parameter) => (3, parameter),
-            _ => return None,
-        };
-        let parameter = conv_parameter(parameter)?;
-        let keys = (0..structure.passes)
-            .map(|pass| {
-                format!(
-                    "{}.operator.{}.{parameter}",
-                    encoder(pass),
-                    6 * pair + offset
-                )
-            })
-            .collect();
-        return Some(AuthorsTensor {
-            keys,
-            transposed: false,
-        });
+    let fusion = structure.depth.checked_sub(2 + level);
+    if structure.network == Network::ResUnet {
+        return resunet_level(level, structure.depth, rest).map(AuthorsTensor::one);
     }
-    if let Some(rest) = rest.strip_prefix("rucb.passes.") {
-        let (pass, rest) = index(rest)?;
-        let (pair, rest) = index(rest)?;
-        let key = match rest.split_once('.')? {
-            ("bn1", parameter) => format!("operator.{}.{}", 6 * pair + 1, norm(parameter)?),
-            ("bn2", parameter) => format!("operator.{}.{}", 6 * pair + 4, norm(parameter)?),
-            ("shortcut", rest) if pair == 0 => shortcut(rest)?,
-            _ => return None,
-        };
-        return Some(AuthorsTensor::one(format!("{}.{key}", encoder(pass))));
+    if let Some(rest) = rest.strip_prefix("rucb.") {
+        return reusable_block(encoder, structure.passes, rest);
+    }
+    if structure.network == Network::ResUnetRucb {
+        let fusion = fusion?;
+        let decoder = |pass: usize| format!("iteration{pass}_layer{fusion}_decoder_convs");
+        return reusable_block(
+            decoder,
+            structure.passes,
+            rest.strip_prefix("decoder.rucb.")?,
+        );
     }
     let rest = rest.strip_prefix("decoder.passes.")?;
     let (pass, rest) = index(rest)?;
-    let fusion = structure.depth.checked_sub(2 + level)?;
-    let module = format!("iteration{pass}_layer{fusion}_decoders_SBAM");
+    let module = format!("iteration{pass}_layer{}_decoders_SBAM", fusion?);
     let (key, transposed) = match rest {
         "attention.squeeze" => ("ca.fc1.weight".to_string(), true),
         "attention.excite" => ("ca.fc2.weight".to_string(), true),
@@ -147,6 +165,75 @@ pub fn authors_tensor(name: &str, structure: Structure) -> Option<AuthorsTensor>
         keys: vec![format!("{module}.{key}")],
         transposed,
     })
+}
+
+/// A tensor of a RuCB block (below `rucb.`: `pairs.{k}.conv1.weight`, `passes.{t}.{k}.bn1.scale`,
+/// ...) whose pass-t module the authors name `module(t)`: `operator.{6k}` and `operator.{6k+3}`
+/// the shared convolutions (one key per pass), `operator.{6k+1}` and `operator.{6k+4}` pass t's
+/// BatchNorms, `shortcut` pass t's projection shortcut of the first pair.
+fn reusable_block(
+    module: impl Fn(usize) -> String,
+    passes: usize,
+    rest: &str,
+) -> Option<AuthorsTensor> {
+    if let Some(rest) = rest.strip_prefix("pairs.") {
+        let (pair, rest) = index(rest)?;
+        let (offset, parameter) = match rest.split_once('.')? {
+            ("conv1", parameter) => (0, parameter),
+            ("conv2", parameter) => (3, parameter),
+            _ => return None,
+        };
+        let parameter = conv_parameter(parameter)?;
+        let keys = (0..passes)
+            .map(|pass| {
+                format!(
+                    "{}.operator.{}.{parameter}",
+                    module(pass),
+                    6 * pair + offset
+                )
+            })
+            .collect();
+        return Some(AuthorsTensor {
+            keys,
+            transposed: false,
+        });
+    }
+    let rest = rest.strip_prefix("passes.")?;
+    let (pass, rest) = index(rest)?;
+    let (pair, rest) = index(rest)?;
+    let key = match rest.split_once('.')? {
+        ("bn1", parameter) => format!("operator.{}.{}", 6 * pair + 1, norm(parameter)?),
+        ("bn2", parameter) => format!("operator.{}.{}", 6 * pair + 4, norm(parameter)?),
+        ("shortcut", rest) if pair == 0 => shortcut(rest)?,
+        _ => return None,
+    };
+    Some(AuthorsTensor::one(format!("{}.{key}", module(pass))))
+}
+
+/// The authors' ResUNet key of our tensor `rest` of level `level` (of `depth`): the encoder's
+/// residual pairs `conv{l}_0.{k}` (one pass), the decoder's `conv{l}_{depth-1-l}.0`.
+fn resunet_level(level: usize, depth: usize, rest: &str) -> Option<String> {
+    if let Some(rest) = rest.strip_prefix("rucb.pairs.") {
+        let (pair, rest) = index(rest)?;
+        let (conv, parameter) = rest.split_once('.')?;
+        return matches!(conv, "conv1" | "conv2")
+            .then(|| conv_parameter(parameter).map(|p| format!("conv{level}_0.{pair}.{conv}.{p}")))
+            .flatten();
+    }
+    if let Some(rest) = rest.strip_prefix("rucb.passes.0.") {
+        let (pair, rest) = index(rest)?;
+        let key = match rest.split_once('.')? {
+            (bn @ ("bn1" | "bn2"), parameter) => format!("{bn}.{}", norm(parameter)?),
+            ("shortcut", rest) if pair == 0 => shortcut(rest)?,
+            _ => return None,
+        };
+        return Some(format!("conv{level}_0.{pair}.{key}"));
+    }
+    let pair = residual_pair(rest.strip_prefix("decoder.passes.0.fuse.")?)?;
+    Some(format!(
+        "conv{level}_{}.0.{pair}",
+        depth.checked_sub(1 + level)?
+    ))
 }
 
 /// A leading `N.` of a name: N and the rest.
@@ -205,6 +292,7 @@ mod tests {
     use super::*;
 
     const R10: Structure = Structure {
+        network: Network::RrcaNet,
         depth: 4,
         passes: 3,
     };
@@ -254,6 +342,72 @@ mod tests {
     }
 
     #[test]
+    fn resunet_names_map_to_the_authors_modules() {
+        let resunet = Structure {
+            network: Network::ResUnet,
+            depth: 5,
+            passes: 1,
+        };
+        let keys = |name: &str| authors_tensor(name, resunet).expect(name).keys;
+        assert_eq!(keys("stem.convs.conv1.weight"), ["conv0_0.0.conv1.weight"]);
+        assert_eq!(
+            keys("unet.deeper.rucb.pairs.1.conv2.bias"),
+            ["conv1_0.1.conv2.bias"]
+        );
+        assert_eq!(
+            keys("unet.deeper.deeper.deeper.deeper.rucb.passes.0.0.shortcut.projection.norm.scale"),
+            ["conv4_0.0.shortcut.1.weight"]
+        );
+        assert_eq!(
+            keys("unet.deeper.deeper.rucb.passes.0.1.bn1.running_var"),
+            ["conv2_0.1.bn1.running_var"]
+        );
+        assert_eq!(
+            keys("unet.deeper.deeper.deeper.decoder.passes.0.fuse.norms.shortcut.projection.conv.weight"),
+            ["conv3_1.0.shortcut.0.weight"]
+        );
+        assert_eq!(
+            keys("unet.decoder.passes.0.fuse.convs.conv1.weight"),
+            ["conv0_4.0.conv1.weight"]
+        );
+        assert_eq!(keys("head.output.bias"), ["final.bias"]);
+        assert_eq!(
+            authors_tensor(
+                "unet.deeper.rucb.passes.0.1.shortcut.projection.conv.weight",
+                resunet
+            ),
+            None
+        );
+
+        let rucb = Structure {
+            network: Network::ResUnetRucb,
+            depth: 5,
+            passes: 3,
+        };
+        let keys = |name: &str| authors_tensor(name, rucb).expect(name).keys;
+        assert_eq!(
+            keys("unet.deeper.deeper.deeper.decoder.rucb.pairs.0.conv2.weight"),
+            [0, 1, 2].map(|t| format!("iteration{t}_layer0_decoder_convs.operator.3.weight"))
+        );
+        assert_eq!(
+            keys("unet.decoder.rucb.passes.2.0.bn2.bias"),
+            ["iteration2_layer3_decoder_convs.operator.4.bias"]
+        );
+        assert_eq!(
+            keys("unet.deeper.decoder.rucb.passes.1.0.shortcut.projection.norm.running_mean"),
+            ["iteration1_layer2_decoder_convs.shortcut.1.running_mean"]
+        );
+        assert_eq!(
+            keys("unet.deeper.deeper.deeper.deeper.rucb.pairs.1.conv1.bias"),
+            [0, 1, 2].map(|t| format!("iteration{t}_layer4_encoder_convs.operator.6.bias"))
+        );
+        assert_eq!(
+            keys("head.fuse.convs.conv1.weight"),
+            ["post_transform_conv_block.0.conv1.weight"]
+        );
+    }
+
+    #[test]
     fn tensors_the_authors_code_lacks_have_no_key() {
         for name in [
             "unet.decoder.fuser.convs.conv1.weight",
@@ -273,5 +427,16 @@ mod tests {
             "unet.deeper.deeper.deeper.rucb.pairs.0.conv1.weight",
         ];
         assert_eq!(Structure::of(names), R10);
+        let resunet = [
+            "stem.convs.conv1.weight",
+            "unet.decoder.passes.0.fuse.convs.conv1.weight",
+            "unet.deeper.rucb.passes.0.0.bn1.scale",
+        ];
+        assert_eq!(Structure::of(resunet).network, Network::ResUnet);
+        let rucb = [
+            "unet.rucb.passes.2.0.bn1.scale",
+            "unet.decoder.rucb.pairs.0.conv1.weight",
+        ];
+        assert_eq!(Structure::of(rucb).network, Network::ResUnetRucb);
     }
 }

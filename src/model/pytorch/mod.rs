@@ -13,7 +13,7 @@ mod keys;
 #[cfg(test)]
 mod tests;
 
-pub use keys::{authors_tensor, AuthorsTensor, Structure};
+pub use keys::{authors_tensor, AuthorsTensor, Network, Structure};
 
 use super::checkpoint::{write_checkpoint, NamedTensor};
 use super::{build, load, DetectorError, DeviceKind, ModelName, ModelRecord, INPUT_CHANNELS};

@@ -1,14 +1,15 @@
 //! Parity with the authors' PyTorch model: their weights, imported, give their outputs.
 //!
 //! The fixtures (tests/fixtures/parity, made by scripts/make_parity_fixture.py with the
-//! authors' code) hold, for r10, r18 and r18-nofsm, a random state saved with
+//! authors' code) hold, for r10, r18, r18-nofsm and the ResUNet baseline at widths 4..64, a
+//! random state saved with
 //! `safetensors.torch.save_model` and, for one 2 x 3 x 32 x 32 input (drawn so that no value sits near a ReLU kink or a
 //! max-pooling tie, where float32 and float64 gradients legitimately part): the eval-mode logits, the
 //! train-mode logits, the probe loss sum(logits * probe), every parameter's gradient of it and
 //! every BatchNorm running statistic after that train-mode pass.
 
 use super::*;
-use crate::model::{ModelName, Segmenter};
+use crate::model::{configs, ModelName, Segmenter};
 use crate::nn::tensors::{for_each_tensor, for_each_tensor_mut};
 use crate::ops::Image;
 use dfdx::nn::ZeroGrads;
@@ -72,113 +73,154 @@ fn as_ours(values: &[f32], ours_dimensions: &[usize], transposed: bool) -> Vec<f
     }
 }
 
+/// The half-width baselines of the fixtures (widths 4..64; the files of the full widths would
+/// be 4 MB): the authors' `ResUNet(nb_filter=[4, 8, 16, 32, 64])`.
+type ResUnetW4 = configs::ResUnetWidths<3, 4, 8, 16, 32, 64, 12, 24, 48, 96, f32, Cpu>;
+
+/// The tensors of a freshly built `M` (names and dimensions).
+fn layout_of_type<M: TensorCollection<f32, Cpu> + BuildModule<Cpu, f32>>() -> Vec<NamedTensor> {
+    let mut tensors = Vec::new();
+    let listed: Result<(), std::convert::Infallible> =
+        for_each_tensor(&M::build(&Cpu::default()), |info, tensor| {
+            tensors.push(NamedTensor {
+                name: info.name.to_string(),
+                dimensions: tensor.dimensions(),
+                values: tensor.values(),
+            });
+            Ok(())
+        });
+    listed.unwrap_or_else(|never| match never {});
+    tensors
+}
+
+/// Imports fixture `file` into `M` (configuration `name`, as messages call it) and compares
+/// its outputs with the authors'.
+fn check_parity<M>(name: ModelName, file: &str, layout: &[NamedTensor])
+where
+    M: Segmenter<3, f32, Cpu> + TensorCollection<f32, Cpu>,
+{
+    let imported = import(
+        &fixture(&format!("{file}.weights.safetensors")),
+        name,
+        layout,
+    )
+    .unwrap_or_else(|error| panic!("{name}: {error}"));
+    let outputs = read_all(&fixture(&format!("{file}.outputs.safetensors")));
+    let structure = Structure::of(layout.iter().map(|t| t.name.as_str()));
+    let by_name: HashMap<&str, &NamedTensor> =
+        imported.iter().map(|t| (t.name.as_str(), t)).collect();
+    let device = Cpu::default();
+    let (input_shape, input_values) = outputs["input"].clone();
+    let &[count, _, height, width] = input_shape.as_slice() else {
+        panic!("{file}: input of shape {input_shape:?}")
+    };
+    let input: Image<3, f32, Cpu> =
+        device.tensor_from_vec(input_values, (count, Const::<3>, height, width));
+    let probe: Tensor<(usize, Const<1>, usize, usize), f32, Cpu> = device.tensor_from_vec(
+        outputs["probe"].1.clone(),
+        (count, Const::<1>, height, width),
+    );
+    let mut model = M::build(&device);
+    let loaded: Result<(), std::convert::Infallible> =
+        for_each_tensor_mut(&mut model, |info, tensor| {
+            tensor.set_values(&by_name[info.name].values);
+            Ok(())
+        });
+    loaded.unwrap();
+
+    let eval = model.forward_eval(input.clone()).unwrap().pop().unwrap();
+    let error = relative_error(&eval.as_vec(), &outputs["eval_logits"].1, 0.0);
+    println!("{name}: eval logits off by {error:e}");
+    assert!(error < 1e-4, "{name}: eval logits differ by {error:e}");
+
+    let mut gradients = model.alloc_grads();
+    let train = model
+        .forward_train(input.clone().traced(gradients.clone()))
+        .unwrap()
+        .pop()
+        .unwrap();
+    let error = relative_error(&train.as_vec(), &outputs["train_logits"].1, 0.0);
+    println!("{name}: train logits off by {error:e}");
+    assert!(error < 1e-3, "{name}: train logits differ by {error:e}");
+    let loss = (train * probe.clone()).sum();
+    let error = relative_error(&loss.as_vec(), &outputs["loss"].1, 0.0);
+    assert!(error < 1e-3, "{name}: loss differs by {error:e}");
+    gradients = loss.backward();
+
+    // Relative to the tensor's largest value. Where the exact gradient is zero (conv
+    // biases ahead of a BatchNorm: the float64 reference is below 1e-12), float32 leaves
+    // cancellation noise, checked against 1e-5 of the model's largest gradient instead.
+    let largest_gradient = outputs
+        .iter()
+        .filter(|(key, _)| key.starts_with("grad."))
+        .flat_map(|(_, (_, values))| values.iter())
+        .fold(0f32, |m, v| m.max(v.abs()));
+    let mut worst = [0f32; 2];
+    let mut failures = Vec::new();
+    let checked: Result<(), std::convert::Infallible> = for_each_tensor(&model, |info, tensor| {
+        let ours = by_name[info.name];
+        let (key, transposed) = authors_values(ours, structure);
+        let (prefix, values, tolerance) = if info.trainable {
+            ("grad", tensor.gradient(&gradients).unwrap().as_vec(), 1e-3)
+        } else {
+            ("after", tensor.values(), 1e-4)
+        };
+        let expected = &outputs[&format!("{prefix}.{key}")].1;
+        let expected = as_ours(expected, &ours.dimensions, transposed);
+        let largest = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let floor = if info.trainable && largest < 1e-6 * largest_gradient {
+            1e-2 * largest_gradient
+        } else {
+            0.0
+        };
+        let error = relative_error(&values, &expected, floor);
+        let slot = &mut worst[usize::from(info.trainable)];
+        *slot = slot.max(error);
+        if error >= tolerance {
+            failures.push(format!("{prefix} of {} (`{key}`): {error:e}", info.name));
+        }
+        Ok(())
+    });
+    checked.unwrap_or_else(|never| match never {});
+    println!(
+        "{name}: worst gradient error {:e}, worst running statistic error {:e}",
+        worst[1], worst[0]
+    );
+    assert!(failures.is_empty(), "{name}: {failures:#?}");
+    model.zero_grads(&mut gradients);
+}
+
 #[test]
 fn imported_weights_give_the_authors_logits_gradients_and_running_statistics() {
     for (name, file) in CONFIGURATIONS {
-        let layout = layout_of(name);
-        let imported = import(
-            &fixture(&format!("{file}.weights.safetensors")),
-            name,
-            &layout,
-        )
-        .unwrap_or_else(|error| panic!("{name}: {error}"));
-        let outputs = read_all(&fixture(&format!("{file}.outputs.safetensors")));
-        let structure = Structure::of(layout.iter().map(|t| t.name.as_str()));
-        let by_name: HashMap<&str, &NamedTensor> =
-            imported.iter().map(|t| (t.name.as_str(), t)).collect();
-        let device = Cpu::default();
-        let (input_shape, input_values) = outputs["input"].clone();
-        let &[count, _, height, width] = input_shape.as_slice() else {
-            panic!("{file}: input of shape {input_shape:?}")
-        };
-        let input: Image<3, f32, Cpu> =
-            device.tensor_from_vec(input_values, (count, Const::<3>, height, width));
-        let probe: Tensor<(usize, Const<1>, usize, usize), f32, Cpu> = device.tensor_from_vec(
-            outputs["probe"].1.clone(),
-            (count, Const::<1>, height, width),
-        );
-        with_model!(name, M => {
-            let mut model = M::<3, f32, Cpu>::build(&device);
-            let loaded: Result<(), std::convert::Infallible> =
-                for_each_tensor_mut(&mut model, |info, tensor| {
-                    tensor.set_values(&by_name[info.name].values);
-                    Ok(())
-                });
-            loaded.unwrap();
-
-            let eval = model.forward_eval(input.clone()).unwrap().pop().unwrap();
-            let error = relative_error(&eval.as_vec(), &outputs["eval_logits"].1, 0.0);
-            println!("{name}: eval logits off by {error:e}");
-            assert!(error < 1e-4, "{name}: eval logits differ by {error:e}");
-
-            let mut gradients = model.alloc_grads();
-            let train = model
-                .forward_train(input.clone().traced(gradients.clone()))
-                .unwrap()
-                .pop()
-                .unwrap();
-            let error = relative_error(&train.as_vec(), &outputs["train_logits"].1, 0.0);
-            println!("{name}: train logits off by {error:e}");
-            assert!(error < 1e-3, "{name}: train logits differ by {error:e}");
-            let loss = (train * probe.clone()).sum();
-            let error = relative_error(&loss.as_vec(), &outputs["loss"].1, 0.0);
-            assert!(error < 1e-3, "{name}: loss differs by {error:e}");
-            gradients = loss.backward();
-
-            // Relative to the tensor's largest value. Where the exact gradient is zero (conv
-            // biases ahead of a BatchNorm: the float64 reference is below 1e-12), float32 leaves
-            // cancellation noise, checked against 1e-5 of the model's largest gradient instead.
-            let largest_gradient = outputs
-                .iter()
-                .filter(|(key, _)| key.starts_with("grad."))
-                .flat_map(|(_, (_, values))| values.iter())
-                .fold(0f32, |m, v| m.max(v.abs()));
-            let mut worst = [0f32; 2];
-            let mut failures = Vec::new();
-            let checked: Result<(), std::convert::Infallible> =
-                for_each_tensor(&model, |info, tensor| {
-                    let ours = by_name[info.name];
-                    let (key, transposed) = authors_values(ours, structure);
-                    let (prefix, values, tolerance) = if info.trainable {
-                        ("grad", tensor.gradient(&gradients).unwrap().as_vec(), 1e-3)
-                    } else {
-                        ("after", tensor.values(), 1e-4)
-                    };
-                    let expected = &outputs[&format!("{prefix}.{key}")].1;
-                    let expected = as_ours(expected, &ours.dimensions, transposed);
-                    let largest = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
-                    let floor = if info.trainable && largest < 1e-6 * largest_gradient {
-                        1e-2 * largest_gradient
-                    } else {
-                        0.0
-                    };
-                    let error = relative_error(&values, &expected, floor);
-                    let slot = &mut worst[usize::from(info.trainable)];
-                    *slot = slot.max(error);
-                    if error >= tolerance {
-                        failures.push(format!("{prefix} of {} (`{key}`): {error:e}", info.name));
-                    }
-                    Ok(())
-                });
-            checked.unwrap_or_else(|never| match never {});
-            println!(
-                "{name}: worst gradient error {:e}, worst running statistic error {:e}",
-                worst[1], worst[0]
-            );
-            assert!(failures.is_empty(), "{name}: {failures:#?}");
-            model.zero_grads(&mut gradients);
-        });
+        with_model!(name, M => check_parity::<M<3, f32, Cpu>>(name, file, &layout_of(name)));
     }
+    check_parity::<ResUnetW4>(
+        ModelName::ResUnet,
+        "resunet-w4",
+        &layout_of_type::<ResUnetW4>(),
+    );
 }
 
 #[test]
 fn import_then_export_gives_the_authors_file_back_bit_for_bit() {
     let directory = tempfile::tempdir().unwrap();
+    let mut round_trips = Vec::new();
     for (name, file) in CONFIGURATIONS {
         let original = fixture(&format!("{file}.weights.safetensors"));
         let imported = import(&original, name, &layout_of(name)).unwrap();
         let exported = directory.path().join(format!("{file}.safetensors"));
         export(name, &imported, &exported).unwrap();
+        round_trips.push((original, exported));
+    }
+    let original = fixture("resunet-w4.weights.safetensors");
+    let layout = layout_of_type::<ResUnetW4>();
+    let imported = import(&original, ModelName::ResUnet, &layout).unwrap();
+    let exported = directory.path().join("resunet-w4.safetensors");
+    export(ModelName::ResUnet, &imported, &exported).unwrap();
+    round_trips.push((original, exported));
+    for (original, exported) in round_trips {
+        let name = original.display().to_string();
         let (original, exported) = (
             TensorFile::read(&original).unwrap(),
             TensorFile::read(&exported).unwrap(),
