@@ -134,6 +134,26 @@ pub struct NamedTensor {
     pub values: Vec<f32>,
 }
 
+/// Every tensor of the f32 `model` (BatchNorm running statistics too), named, in the model's
+/// order.
+pub fn named_tensors<M, D>(model: &M) -> Vec<NamedTensor>
+where
+    M: TensorCollection<f32, D>,
+    D: Backend<f32>,
+{
+    let mut tensors = Vec::new();
+    let listed: Result<(), std::convert::Infallible> = for_each_tensor(model, |info, tensor| {
+        tensors.push(NamedTensor {
+            name: info.name.to_string(),
+            dimensions: tensor.dimensions(),
+            values: tensor.values(),
+        });
+        Ok(())
+    });
+    listed.unwrap_or_else(|never| match never {});
+    tensors
+}
+
 /// A checkpoint file holding `record`, to which the tensors are added.
 fn checkpoint_writer(record: &ModelRecord) -> TensorFileWriter {
     let mut file = TensorFileWriter::default();

@@ -281,12 +281,24 @@ where
 {
     /// In the order the forward pass calls them: RuCB, max-pool, the levels below (at half
     /// size), the decoder.
-    fn count(&self, pass: usize, (height, width): (usize, usize), counter: &mut Counter) {
-        self.rucb.count(pass, (height, width), counter);
-        counter.max_pool(F, (height, width));
-        self.deeper.count(pass, (height / 2, width / 2), counter);
-        self.decoder.count(pass, (height, width), counter);
+    fn count(&self, pass: usize, size: (usize, usize), counter: &mut Counter) {
+        self.rucb.count(pass, size, counter);
+        count_descent::<F>(&self.deeper, &self.decoder, pass, size, counter);
     }
+}
+
+/// Counts what a level of `F` channels does below its encoder: the max-pool, the levels
+/// `deeper` (at half size), the `decoder`.
+fn count_descent<const F: usize>(
+    deeper: &impl Cost,
+    decoder: &impl Cost,
+    pass: usize,
+    (height, width): (usize, usize),
+    counter: &mut Counter,
+) {
+    counter.max_pool(F, (height, width));
+    deeper.count(pass, (height / 2, width / 2), counter);
+    decoder.count(pass, (height, width), counter);
 }
 
 impl<const IN: usize, const F: usize, const PAIRS: usize, const P: usize, E, D> Cost
@@ -304,10 +316,8 @@ impl<const F: usize, Deeper: Cost, Decoder: Cost> Cost for StemLevel<F, Deeper, 
     const RELU_MODULES: usize = 1;
 
     /// Max-pool, the levels below (at half size), the decoder.
-    fn count(&self, pass: usize, (height, width): (usize, usize), counter: &mut Counter) {
-        counter.max_pool(F, (height, width));
-        self.deeper.count(pass, (height / 2, width / 2), counter);
-        self.decoder.count(pass, (height, width), counter);
+    fn count(&self, pass: usize, size: (usize, usize), counter: &mut Counter) {
+        count_descent::<F>(&self.deeper, &self.decoder, pass, size, counter);
     }
 }
 

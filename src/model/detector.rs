@@ -3,7 +3,9 @@
 //! are the one place where a name becomes a type; training, evaluation and inference work on
 //! `dyn Detector` and are compiled once.
 
-use super::checkpoint::{load_checkpoint, read_record, save_checkpoint, NamedTensor};
+use super::checkpoint::{
+    load_checkpoint, named_tensors, read_record, save_checkpoint, NamedTensor,
+};
 use super::{CheckpointError, ModelName, ModelRecord, Segmenter};
 use crate::loss::{Loss, LossError, SegmentationLoss};
 use crate::nn::tensors::{for_each_tensor, trainable_parameters};
@@ -474,17 +476,6 @@ where
     }
 
     fn tensors(&self) -> Vec<NamedTensor> {
-        let mut tensors = Vec::new();
-        let listed: Result<(), std::convert::Infallible> =
-            for_each_tensor(&self.model, |info, tensor| {
-                tensors.push(NamedTensor {
-                    name: info.name.to_string(),
-                    dimensions: tensor.dimensions(),
-                    values: tensor.values(),
-                });
-                Ok(())
-            });
-        listed.unwrap_or_else(|never| match never {});
-        tensors
+        named_tensors(&self.model)
     }
 }

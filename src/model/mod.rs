@@ -16,8 +16,8 @@ pub mod pytorch;
 mod unet;
 
 pub use checkpoint::{
-    load_checkpoint, read_record, save_checkpoint, write_checkpoint, CheckpointError, ModelRecord,
-    NamedTensor,
+    load_checkpoint, named_tensors, read_record, save_checkpoint, write_checkpoint,
+    CheckpointError, ModelRecord, NamedTensor,
 };
 pub use configs::ModelName;
 pub use cost::Tally;

@@ -104,11 +104,27 @@ where
     /// RuCB -> skip; max-pool -> the levels below; decode(skip, what they return).
     fn forward(&mut self, pass: usize, x: Image<IN, E, D, T>) -> Result<Self::Output> {
         let skip = self.rucb.forward(pass, x)?;
-        let below = self
-            .deeper
-            .forward(pass, max_pool2x2(skip.with_empty_tape())?)?;
-        self.decoder.decode(pass, skip, below)
+        descend_and_decode(&mut self.deeper, &mut self.decoder, pass, skip)
     }
+}
+
+/// What a level does below its encoder: max-pools the skip connection `skip` into the levels
+/// `deeper`, then decodes (skip, what they return) with `decoder`.
+fn descend_and_decode<const F: usize, Deeper, Decoder, E, D, T>(
+    deeper: &mut Deeper,
+    decoder: &mut Decoder,
+    pass: usize,
+    skip: Image<F, E, D, T>,
+) -> Result<Decoder::Output>
+where
+    E: Float,
+    D: Backend<E>,
+    T: Mode<E, D>,
+    Deeper: UNet<F, E, D, T>,
+    Decoder: Decode<F, Deeper::Output, E, D, T>,
+{
+    let below = deeper.forward(pass, max_pool2x2(skip.with_empty_tape())?)?;
+    decoder.decode(pass, skip, below)
 }
 
 /// The top level of the authors' ResUNet (model_ResUNet.py): its skip connection is the stem's
@@ -135,10 +151,7 @@ where
 
     /// The input is the skip; max-pool -> the levels below; decode(skip, what they return).
     fn forward(&mut self, pass: usize, skip: Image<F, E, D, T>) -> Result<Self::Output> {
-        let below = self
-            .deeper
-            .forward(pass, max_pool2x2(skip.with_empty_tape())?)?;
-        self.decoder.decode(pass, skip, below)
+        descend_and_decode(&mut self.deeper, &mut self.decoder, pass, skip)
     }
 }
 

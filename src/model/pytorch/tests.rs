@@ -9,7 +9,7 @@
 //! every BatchNorm running statistic after that train-mode pass.
 
 use super::*;
-use crate::model::{configs, ModelName, Segmenter};
+use crate::model::{configs, named_tensors, ModelName, Segmenter};
 use crate::nn::tensors::{for_each_tensor, for_each_tensor_mut};
 use crate::ops::Image;
 use dfdx::nn::ZeroGrads;
@@ -79,18 +79,7 @@ type ResUnetW4 = configs::ResUnetWidths<3, 4, 8, 16, 32, 64, 12, 24, 48, 96, f32
 
 /// The tensors of a freshly built `M` (names and dimensions).
 fn layout_of_type<M: TensorCollection<f32, Cpu> + BuildModule<Cpu, f32>>() -> Vec<NamedTensor> {
-    let mut tensors = Vec::new();
-    let listed: Result<(), std::convert::Infallible> =
-        for_each_tensor(&M::build(&Cpu::default()), |info, tensor| {
-            tensors.push(NamedTensor {
-                name: info.name.to_string(),
-                dimensions: tensor.dimensions(),
-                values: tensor.values(),
-            });
-            Ok(())
-        });
-    listed.unwrap_or_else(|never| match never {});
-    tensors
+    named_tensors(&M::build(&Cpu::default()))
 }
 
 /// Imports fixture `file` into `M` (configuration `name`, as messages call it) and compares
