@@ -74,7 +74,7 @@ proptest! {
             mask: TargetMask { width: w, height: h, pixels },
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let out = prepare(&sample, Transform::Augment { base_size: base }, InputChannels::RawGray, &mut rng);
+        let out = prepare(&sample, Transform::Augment { base_size: base }, InputChannels::RAW_GRAY, &mut rng);
         prop_assert_eq!((out.width, out.height), (base, base));
         prop_assert_eq!(out.mask.len(), base * base);
         prop_assert!(out.mask.iter().all(|&m| m <= 1));

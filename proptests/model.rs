@@ -4,6 +4,7 @@
 use dfdx::optim::{Adam, AdamConfig};
 use dfdx::prelude::*;
 use proptest::prelude::*;
+use rrcanet::data::InputChannels;
 use rrcanet::model::configs::{Depth3, Diaams, R18, R18N0, R18N1, R18N3};
 use rrcanet::model::{load_checkpoint, save_checkpoint, ModelName, ModelRecord};
 use rrcanet::model::{RrcaNet, Segmenter, UNet};
@@ -49,7 +50,7 @@ fn probe(device: &Cpu, shape: (usize, Const<1>, usize, usize)) -> Image<1, f64, 
 fn deep_copy<M: TensorCollection<f64, Cpu> + BuildModule<Cpu, f64>>(model: &M, seed: u64) -> M {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("copy.safetensors");
-    let record = ModelRecord::new::<f64>(ModelName::R18, 1);
+    let record = ModelRecord::new::<f64>(ModelName::R18, InputChannels::RAW_GRAY);
     save_checkpoint(model, &record, &path).unwrap();
     let mut copy = M::build(&Cpu::seed_from_u64(seed));
     load_checkpoint(&mut copy, &record, &path).unwrap();

@@ -31,6 +31,10 @@ pub struct InferArgs {
     #[arg(long, value_name = "TILE", default_value_t = Tiling::default().tile,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     tile: usize,
+    /// Also write each target probability map as a 16-bit grey PNG, probabilities/NAME.png
+    /// (value = p x 65535), for ROC curves and threshold sweeps in other toolboxes.
+    #[arg(long)]
+    probabilities: bool,
     /// Context in pixels on each inner side of a tile (less than half the tile).
     #[arg(long, value_name = "PIXELS", default_value_t = Tiling::default().overlap)]
     overlap: usize,
@@ -79,12 +83,18 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
         &args.out,
         args.threshold,
         tiling,
+        args.probabilities,
     )?;
     let targets: usize = report.detections.iter().map(|d| d.targets.len()).sum();
     println!(
-        "{} images, {targets} targets; wrote {} and {}",
+        "{} images, {targets} targets; wrote {}{} and {}",
         report.detections.len(),
         args.out.join("masks").display(),
+        if args.probabilities {
+            format!(", {}", args.out.join("probabilities").display())
+        } else {
+            String::new()
+        },
         args.out.join("detections.json").display()
     );
     if report.removed_previous_masks > 0 {

@@ -51,6 +51,17 @@ enum Command {
     Export(pytorch::ExportArgs),
 }
 
+/// The value parser of `--input-channels`: 1 or 3.
+fn channel_count(text: &str) -> Result<usize, String> {
+    match text {
+        "1" => Ok(1),
+        "3" => Ok(3),
+        _ => Err(format!(
+            "expected 1 (grey) or 3 (grey replicated to RGB), got `{text}`"
+        )),
+    }
+}
+
 pub fn main() -> ExitCode {
     let success = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     let result = match Cli::parse().command {

@@ -93,6 +93,17 @@ pub struct TrainArgs {
     /// bias -4.6, which ends the all-background phase of early training much sooner).
     #[arg(long)]
     paper_init: bool,
+    /// Input channels: 3 (grey replicated to RGB, ImageNet-normalised, as the authors' RRCA-Net
+    /// code) or 1 (grey, normalised with the training images' mean and std, as their
+    /// BasicIRSTD pipeline, which the paper's DenseSIRST and IRSTD-1k numbers come from).
+    /// (default 3; with --init-from: the checkpoint's)
+    #[arg(long, value_parser = super::channel_count)]
+    input_channels: Option<usize>,
+    /// Start from the weights of this checkpoint or run directory (e.g. `rrcanet import` of
+    /// the authors' PyTorch weights) with a fresh optimizer; the model and input default to
+    /// the checkpoint's.
+    #[arg(long, value_name = "CHECKPOINT", conflicts_with = "paper_init")]
+    init_from: Option<PathBuf>,
     /// Run directory (default: runs/<model>-<dataset>-<timestamp>). It must not exist yet or
     /// be empty.
     #[arg(long, value_name = "DIR")]
@@ -103,6 +114,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
         "dataset", "split", "model", "out", "batch_size", "lr", "optimizer", "scheduler",
         "loss", "seed", "image_size", "val_fraction", "select_on_test", "paper_init",
+        "input_channels", "init_from",
     ])]
     resume: Option<PathBuf>,
     /// cpu (the default for a new run), or cuda (needs a build with --features cuda); with
@@ -159,11 +171,27 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
                 .with_context(|| format!("preparing the synthetic dataset in {}", dir.display()))?
         }
     };
-    let model = args.model.unwrap_or(if synthetic {
-        QuickStart::MODEL
-    } else {
-        PAPER_MODEL
-    });
+    let initial = match &args.init_from {
+        Some(path) => {
+            let record = rrcanet::model::checkpoint_file(path)
+                .and_then(|file| Ok(rrcanet::model::read_record(&file)?))
+                .with_context(|| format!("reading --init-from {}", path.display()))?;
+            let model = record
+                .model
+                .parse::<ModelName>()
+                .map_err(|error| anyhow::anyhow!("--init-from {}: {error}", path.display()))?;
+            Some((model, record.in_channels))
+        }
+        None => None,
+    };
+    let model = args
+        .model
+        .or(initial.map(|(model, _)| model))
+        .unwrap_or(if synthetic {
+            QuickStart::MODEL
+        } else {
+            PAPER_MODEL
+        });
     Ok(TrainConfig {
         model,
         dataset,
@@ -201,9 +229,26 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         } else {
             PAPER_IMAGE_SIZE
         }),
-        output_prior: if args.paper_init { None } else { Some(0.01) },
+        output_prior: if args.paper_init || initial.is_some() {
+            None
+        } else {
+            Some(0.01)
+        },
         device: args.device.unwrap_or(DeviceKind::Cpu),
         dataset_fingerprint: None,
+        input_channels: args
+            .input_channels
+            .or(initial.map(|(_, channels)| channels))
+            .unwrap_or(3),
+        input: None,
+        init_from: match &args.init_from {
+            Some(path) => {
+                Some(std::path::absolute(path).with_context(|| {
+                    format!("{}: cannot make the path absolute", path.display())
+                })?)
+            }
+            None => None,
+        },
     })
 }
 
@@ -370,7 +415,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
 
     let done = run.state()?.epochs_completed;
     println!(
-        "training {} on {} ({} epochs, batch {}, {} lr {}, {} loss, {}x{} crops, selection on {}) -> {}",
+        "training {} on {} ({} epochs, batch {}, {} lr {}, {} loss, {}x{} crops, input {}, selection on {}) -> {}",
         config.model,
         config.dataset.display(),
         config.epochs,
@@ -380,6 +425,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         config.loss,
         config.image_size,
         config.image_size,
+        config
+            .input
+            .map_or_else(|| "unresolved".to_string(), |input| input.to_string()),
         config.selection.label(),
         run.root().display()
     );

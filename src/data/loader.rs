@@ -341,7 +341,7 @@ mod tests {
     fn native_batches_pad_to_the_multiple_and_keep_valid_sizes() {
         let config = LoaderConfig {
             transform: Transform::Native { multiple: 8 },
-            channels: InputChannels::RawGray,
+            channels: InputChannels::RAW_GRAY,
             ..LoaderConfig::evaluation(2)
         };
         let loader = BatchLoader::new(samples(3), vec![0, 1, 2], config).unwrap();

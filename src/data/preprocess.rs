@@ -7,11 +7,14 @@
 //! uniform in [0, 1). Test: resize to base x base ([`Transform::Resize`], the reference) or
 //! keep the native resolution ([`Transform::Native`]).
 //! Finally ([`InputChannels`]): grayscale replicated to RGB and normalised with the
-//! ImageNet mean / std (the reference), or one raw [0, 1] channel.
+//! ImageNet mean / std (the authors' RRCA-Net code), or one grey channel normalised with the
+//! dataset's mean / std (their BasicIRSTD pipeline).
 
 use super::dataset::Sample;
+use super::image_io::InfraredImage;
 use super::resample::{flip_horizontal, gaussian_blur, resize_bilinear, resize_nearest, window};
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 /// ImageNet channel means the reference normalises with (after scaling to [0, 1]).
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -21,29 +24,87 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// models take.
 pub const RGB_CHANNELS: usize = IMAGENET_MEAN.len();
 
-/// Network input channels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Network input channels and their normalisation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum InputChannels {
-    /// Three channels (grayscale replicated), ImageNet-normalised: the reference.
+    /// Three channels (grayscale replicated), ImageNet-normalised: the authors' RRCA-Net code.
     ImageNetRgb,
-    /// One channel, the raw intensity in [0, 1] (luminance for colour files).
-    RawGray,
+    /// One channel, the luminance on the 0..255 scale normalised as (value - mean) / std:
+    /// the authors' BasicIRSTD pipeline (`Normalized` with a per-dataset `img_norm_cfg`).
+    Gray {
+        /// Mean intensity of the dataset, 0..255 scale.
+        mean: f32,
+        /// Standard deviation of the intensity, 0..255 scale.
+        std: f32,
+    },
 }
 
 impl InputChannels {
+    /// One channel, the raw intensity in [0, 1].
+    pub const RAW_GRAY: InputChannels = InputChannels::Gray {
+        mean: 0.0,
+        std: 255.0,
+    };
+
     /// Number of channels.
     pub fn count(self) -> usize {
         match self {
             InputChannels::ImageNetRgb => RGB_CHANNELS,
-            InputChannels::RawGray => 1,
+            InputChannels::Gray { .. } => 1,
         }
     }
 
-    /// The input value of channel `channel` for intensity `value`.
+    /// The input value of channel `channel` for intensity `value` in [0, 1].
     pub fn normalise(self, channel: usize, value: f32) -> f32 {
         match self {
             InputChannels::ImageNetRgb => (value - IMAGENET_MEAN[channel]) / IMAGENET_STD[channel],
-            InputChannels::RawGray => value,
+            InputChannels::Gray { mean, std } => (value * 255.0 - mean) / std,
+        }
+    }
+
+    /// BasicIRSTD's normalisation for a dataset of these images (their `get_img_norm_cfg`
+    /// for datasets it has no table entry for): the mean of the per-image means and the mean
+    /// of the per-image standard deviations of the luminance on the 0..255 scale. A
+    /// constant dataset gets std 1, and no images the raw scale ([`InputChannels::RAW_GRAY`]).
+    pub fn gray_for<'a>(images: impl IntoIterator<Item = &'a InfraredImage>) -> InputChannels {
+        let (mut means, mut stds, mut count) = (0.0f64, 0.0f64, 0usize);
+        for image in images {
+            let luminance = image.luminance();
+            let pixels = luminance.len().max(1) as f64;
+            let mean = luminance.iter().map(|&v| f64::from(v) * 255.0).sum::<f64>() / pixels;
+            let variance = luminance
+                .iter()
+                .map(|&v| (f64::from(v) * 255.0 - mean).powi(2))
+                .sum::<f64>()
+                / pixels;
+            means += mean;
+            stds += variance.sqrt();
+            count += 1;
+        }
+        if count == 0 {
+            return InputChannels::RAW_GRAY;
+        }
+        let std = stds / count as f64;
+        InputChannels::Gray {
+            mean: (means / count as f64) as f32,
+            std: if std > 0.0 { std as f32 } else { 1.0 },
+        }
+    }
+}
+
+impl std::fmt::Display for InputChannels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputChannels::ImageNetRgb => {
+                write!(f, "3 channels (grey replicated, ImageNet-normalised)")
+            }
+            InputChannels::Gray { mean, std } => {
+                write!(
+                    f,
+                    "1 grey channel (normalised with mean {mean}, std {std} on 0..255)"
+                )
+            }
         }
     }
 }
@@ -140,7 +201,7 @@ pub fn prepare(
     let (height, width) = (sample.image.height, sample.image.width);
     let planes = match channels {
         InputChannels::ImageNetRgb => sample.image.planes.clone(),
-        InputChannels::RawGray => vec![sample.image.luminance()],
+        InputChannels::Gray { .. } => vec![sample.image.luminance()],
     };
     let mask = sample.mask.pixels.clone();
     match transform {
@@ -227,13 +288,13 @@ mod tests {
             let a = prepare(
                 &sample,
                 Transform::Augment { base_size: 64 },
-                InputChannels::RawGray,
+                InputChannels::RAW_GRAY,
                 &mut rng,
             );
             let again = prepare(
                 &sample,
                 Transform::Augment { base_size: 64 },
-                InputChannels::RawGray,
+                InputChannels::RAW_GRAY,
                 &mut StdRng::seed_from_u64(seed),
             );
             assert_eq!(a, again);
@@ -257,6 +318,33 @@ mod tests {
                 "seed {seed}: {aligned} vs {misaligned}"
             );
         }
+    }
+
+    #[test]
+    fn grey_normalisation_is_basicirstd_img_norm_cfg() {
+        // Image 1: values 0 and 255 (mean 127.5, std 127.5); image 2: constant 51 (std 0).
+        let first = InfraredImage::gray(1, 2, vec![0.0, 1.0]).unwrap();
+        let second = InfraredImage::gray(1, 2, vec![0.2, 0.2]).unwrap();
+        let InputChannels::Gray { mean, std } = InputChannels::gray_for([&first, &second]) else {
+            panic!("one channel expected");
+        };
+        assert!((mean - (127.5 + 51.0) / 2.0).abs() < 1e-4, "{mean}");
+        assert!((std - 127.5 / 2.0).abs() < 1e-4, "{std}");
+        let input = InputChannels::Gray { mean, std };
+        assert_eq!(input.count(), 1);
+        assert!((input.normalise(0, 0.2) - (51.0 - mean) / std).abs() < 1e-6);
+        assert_eq!(
+            InputChannels::gray_for([&second]),
+            InputChannels::Gray {
+                mean: 51.0,
+                std: 1.0
+            }
+        );
+        assert_eq!(InputChannels::gray_for([]), InputChannels::RAW_GRAY);
+        assert_eq!(InputChannels::RAW_GRAY.normalise(0, 0.25), 0.25);
+        let json = serde_json::to_string(&input).unwrap();
+        assert!(json.contains(r#""kind":"gray""#), "{json}");
+        assert_eq!(serde_json::from_str::<InputChannels>(&json).unwrap(), input);
     }
 
     #[test]

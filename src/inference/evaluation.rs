@@ -98,6 +98,7 @@ pub fn evaluate(
     let mut legacy = MetricsAccumulator::new(metrics_config(Compatibility::Legacy))?;
     let mut config = LoaderConfig::evaluation(1);
     config.transform = transform;
+    config.channels = detector.input();
     let loader = BatchLoader::new(dataset.samples.clone(), indices, config)?;
     predict(detector, &loader, |prediction| {
         let (width, height) = (prediction.width, prediction.height);

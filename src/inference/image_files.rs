@@ -1,10 +1,10 @@
-//! Inference on image files of any size: a mask PNG per image and the detected targets of
-//! all of them in `detections.json`.
+//! Inference on image files of any size: a mask PNG per image (and on request a 16-bit
+//! probability map) and the detected targets of all of them in `detections.json`.
 //!
 //! Each image is read, predicted in tiles ([`super::tiles`]) and written before the next is
-//! read, so memory does not grow with the number of images. `masks/` belongs to `infer`: a
-//! rerun into the same folder removes the masks the previous run listed in its
-//! `detections.json`, and refuses to start while `masks/` holds any other file.
+//! read, so memory does not grow with the number of images. `masks/` and `probabilities/`
+//! belong to `infer`: a rerun into the same folder removes the files the previous run listed
+//! in its `detections.json`, and refuses to start while either holds any other file.
 
 use super::detections::{detect_targets, DetectedTarget};
 use super::tiles::{predict_tiled, Tiling};
@@ -119,16 +119,28 @@ fn files_in(masks: &Path) -> Result<BTreeSet<String>, PredictError> {
     }
 }
 
+/// The folders of `out` that hold one file per input, named as [`mask_names`] says: masks,
+/// and with `probabilities` the probability maps.
+fn per_image_folders(out: &Path, probabilities: bool) -> Vec<PathBuf> {
+    let mut folders = vec![out.join("masks")];
+    if probabilities {
+        folders.push(out.join("probabilities"));
+    }
+    folders
+}
+
 /// Runs `detector` on each image file at its native size, in tiles of `tiling`; writes one
 /// mask PNG per input (pixels whose target probability exceeds `threshold`) under
-/// `out/masks/` (see [`mask_names`]) and `out/detections.json`, and removes the masks of a
-/// previous run into `out` that this run did not rewrite.
+/// `out/masks/` (see [`mask_names`]), with `probabilities` also the probability map as a
+/// 16-bit PNG under `out/probabilities/` (same name), and `out/detections.json`; removes the
+/// files of a previous run into `out` that this run did not rewrite.
 pub fn infer(
     detector: &dyn Detector,
     inputs: &[PathBuf],
     out: &Path,
     threshold: f32,
     tiling: Tiling,
+    probabilities_wanted: bool,
 ) -> Result<InferenceReport, PredictError> {
     if !(0.0..1.0).contains(&threshold) {
         return Err(PredictError::Threshold(threshold));
@@ -145,19 +157,24 @@ pub fn infer(
             });
         }
     }
-    let masks = out.join("masks");
     let previous = previous_masks(out)?;
-    let foreign: Vec<String> = files_in(&masks)?
-        .into_iter()
-        .filter(|name| !previous.contains(name) && !names.contains(name))
-        .collect();
-    if !foreign.is_empty() {
-        return Err(PredictError::ForeignMasks {
-            folder: masks,
-            files: foreign.join(", "),
-        });
+    let folders = per_image_folders(out, probabilities_wanted);
+    for folder in &folders {
+        let foreign: Vec<String> = files_in(folder)?
+            .into_iter()
+            .filter(|name| !previous.contains(name) && !names.contains(name))
+            .collect();
+        if !foreign.is_empty() {
+            return Err(PredictError::ForeignMasks {
+                folder: folder.clone(),
+                files: foreign.join(", "),
+            });
+        }
     }
-    std::fs::create_dir_all(&masks).map_err(io_error(&masks))?;
+    for folder in &folders {
+        std::fs::create_dir_all(folder).map_err(io_error(folder))?;
+    }
+    let masks = out.join("masks");
     let mut detections = Vec::with_capacity(inputs.len());
     for (source, name) in inputs.iter().zip(&names) {
         let image = read_image(source)?;
@@ -167,6 +184,10 @@ pub fn infer(
         probabilities.iter_mut().for_each(|x| *x = sigmoid(*x));
         let mask: Vec<bool> = probabilities.iter().map(|&p| p > threshold).collect();
         outputs::write_mask(&masks.join(name), height, width, &mask)?;
+        if probabilities_wanted {
+            let path = out.join("probabilities").join(name);
+            outputs::write_probabilities(&path, height, width, &probabilities)?;
+        }
         detections.push(ImageDetections {
             image: source.clone(),
             mask: name.clone(),
@@ -177,11 +198,14 @@ pub fn infer(
     }
     let mut removed_previous_masks = 0;
     for stale in previous.iter().filter(|name| !names.contains(name)) {
-        let path = masks.join(stale);
-        match std::fs::remove_file(&path) {
-            Ok(()) => removed_previous_masks += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error(&path)(e)),
+        for folder in per_image_folders(out, true) {
+            let path = folder.join(stale);
+            match std::fs::remove_file(&path) {
+                Ok(()) if folder == masks => removed_previous_masks += 1,
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(&path)(e)),
+            }
         }
     }
     let path = out.join("detections.json");

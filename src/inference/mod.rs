@@ -13,7 +13,7 @@ pub use image_files::{infer, mask_names, ImageDetections, InferenceReport, MAX_I
 pub use tiles::{predict_tiled, Tiling};
 
 use crate::data::{Batch, BatchLoader, BatchingError, ImageReadError};
-use crate::model::{Detector, DetectorError, Images, INPUT_CHANNELS};
+use crate::model::{Detector, DetectorError, Images};
 use std::path::PathBuf;
 
 /// One image's prediction, cropped to its valid (unpadded) region.
@@ -41,10 +41,17 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// A batch's input images as a detector takes them.
-pub fn images_of(batch: &Batch) -> Result<Images<'_>, PredictError> {
-    if batch.channels != INPUT_CHANNELS {
-        return Err(PredictError::Channels(batch.channels));
+/// A batch's input images as `detector` takes them.
+pub fn images_of<'a>(
+    detector: &dyn Detector,
+    batch: &'a Batch,
+) -> Result<Images<'a>, PredictError> {
+    let takes = detector.input().count();
+    if batch.channels != takes {
+        return Err(PredictError::Channels {
+            made: batch.channels,
+            takes,
+        });
     }
     Ok(Images {
         values: &batch.images,
@@ -87,7 +94,7 @@ pub fn predict(
     mut visit: impl FnMut(Prediction) -> Result<(), PredictError>,
 ) -> Result<(), PredictError> {
     for batch in loader.epoch(0) {
-        let logits = detector.predict(images_of(&batch)?)?;
+        let logits = detector.predict(images_of(detector, &batch)?)?;
         for image in split_predictions(&batch, &logits) {
             visit(image)?;
         }
@@ -98,8 +105,8 @@ pub fn predict(
 /// Why predictions could not be made or used.
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {
-    #[error("the loader made {0}-channel images; detectors take {INPUT_CHANNELS}")]
-    Channels(usize),
+    #[error("the loader made {made}-channel images; the detector takes {takes}")]
+    Channels { made: usize, takes: usize },
     #[error("threshold {0} is not a probability in [0, 1)")]
     Threshold(f32),
     #[error("{}: split scheme `{scheme}` has no `{part}` split", dataset.display())]

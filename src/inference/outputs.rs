@@ -69,6 +69,24 @@ pub fn write_mask(
     write_png(path, &image)
 }
 
+/// Writes target probabilities (in [0, 1]) as a 16-bit grey PNG, value = round(p x 65535):
+/// what PyIRSTDMetrics and BasicIRSTD's evaluate.py read for ROC curves and threshold sweeps.
+pub fn write_probabilities(
+    path: &Path,
+    height: usize,
+    width: usize,
+    probabilities: &[f32],
+) -> Result<(), OutputError> {
+    check_size(path, height, width, &[probabilities.len()])?;
+    let pixels = probabilities
+        .iter()
+        .map(|&p| (p.clamp(0.0, 1.0) * 65535.0).round() as u16)
+        .collect();
+    let image = ImageBuffer::<Luma<u16>, _>::from_raw(width as u32, height as u32, pixels)
+        .ok_or_else(|| write_error(path, "the probability map does not fit a PNG"))?;
+    write_png(path, &image)
+}
+
 /// Whether pixel `i` of `mask` is a target pixel on the region's outline (a 4-neighbour is
 /// background or outside the image).
 fn on_outline(mask: &[bool], height: usize, width: usize, i: usize) -> bool {

@@ -12,8 +12,8 @@
 use super::PredictError;
 use crate::data::preprocess::{write_input, PreparedSample};
 use crate::data::resample::window;
-use crate::data::{InfraredImage, InputChannels};
-use crate::model::{Detector, Images, INPUT_CHANNELS};
+use crate::data::InfraredImage;
+use crate::model::{Detector, Images};
 
 /// How images larger than a tile are cut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +95,7 @@ pub fn predict_tiled(
     let multiple = detector.size_multiple();
     tiling.check(multiple)?;
     let (height, width) = (image.height, image.width);
-    let channels = InputChannels::ImageNetRgb;
+    let channels = detector.input();
     let mut logits = vec![0.0f32; height * width];
     let columns = tiling.spans(width);
     for rows in tiling.spans(height) {
@@ -126,7 +126,7 @@ pub fn predict_tiled(
                 rows.length.div_ceil(multiple) * multiple,
                 columns.length.div_ceil(multiple) * multiple,
             );
-            let mut input = vec![0.0f32; INPUT_CHANNELS * padded.0 * padded.1];
+            let mut input = vec![0.0f32; channels.count() * padded.0 * padded.1];
             // A tile has no mask: the mask output is empty.
             write_input(&tile, channels, padded, &mut input, &mut []);
             let output = detector.predict(Images {

@@ -5,6 +5,7 @@
 //! Files are written atomically, through the one tensor-file codec ([`crate::tensor_file`]).
 
 use super::ModelName;
+use crate::data::InputChannels;
 use crate::nn::tensors::{for_each_tensor, for_each_tensor_mut};
 use crate::nn::Backend;
 use crate::ops::Float;
@@ -17,22 +18,31 @@ use std::path::{Path, PathBuf};
 const RECORD_KEY: &str = "rrcanet";
 
 /// What is needed to rebuild the model a checkpoint holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
     /// The configuration's registry name, e.g. `r18`.
     pub model: String,
-    /// Input channels (3: RGB as the authors; 1: grayscale).
+    /// Input channels (3: grey replicated to RGB as the authors' RRCA-Net code; 1: grey as
+    /// their BasicIRSTD pipeline); always `input`'s count.
     pub in_channels: usize,
+    /// How images become input (checkpoints written before it was recorded are RGB).
+    #[serde(default = "imagenet_rgb")]
+    pub input: InputChannels,
     /// Element type of the stored tensors: `f32` or `f64`.
     pub dtype: String,
 }
 
+fn imagenet_rgb() -> InputChannels {
+    InputChannels::ImageNetRgb
+}
+
 impl ModelRecord {
-    /// The record of configuration `model` with `in_channels` inputs and elements `E`.
-    pub fn new<E: Float>(model: ModelName, in_channels: usize) -> Self {
+    /// The record of configuration `model` taking `input`, with elements `E`.
+    pub fn new<E: Float>(model: ModelName, input: InputChannels) -> Self {
         ModelRecord {
             model: model.to_string(),
-            in_channels,
+            in_channels: input.count(),
+            input,
             dtype: dtype_name::<E>().to_string(),
         }
     }
@@ -40,11 +50,7 @@ impl ModelRecord {
 
 impl std::fmt::Display for ModelRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({} input channels, {})",
-            self.model, self.in_channels, self.dtype
-        )
+        write!(f, "{} ({}, {})", self.model, self.input, self.dtype)
     }
 }
 

@@ -7,6 +7,7 @@ use super::checkpoint::{
     load_checkpoint, named_tensors, read_record, save_checkpoint, NamedTensor,
 };
 use super::{CheckpointError, ModelName, ModelRecord, Segmenter};
+use crate::data::InputChannels;
 use crate::loss::{Loss, LossError, SegmentationLoss};
 use crate::nn::tensors::{for_each_tensor, trainable_parameters};
 use crate::nn::Backend;
@@ -17,12 +18,8 @@ use dfdx::nn::ZeroGrads;
 use dfdx::prelude::{Backward, Const, Cpu, Gradients, Tensor, TensorCollection, Trace};
 use std::path::{Path, PathBuf};
 
-/// The input channels every detector takes: the authors' RGB replication of the infrared
-/// image.
-pub const INPUT_CHANNELS: usize = 3;
-
-/// A batch of input images: `count` x [`INPUT_CHANNELS`] x `height` x `width` values,
-/// row-major.
+/// A batch of input images: `count` x channels ([`Detector::input`]) x `height` x `width`
+/// values, row-major.
 #[derive(Clone, Copy, Debug)]
 pub struct Images<'a> {
     pub values: &'a [f32],
@@ -53,17 +50,16 @@ pub enum DetectorError {
     NoCudaSupport,
     #[error("no usable CUDA device: {0}")]
     NoCudaDevice(String),
-    #[error("{path}: holds {record}; this tool runs {INPUT_CHANNELS}-channel f32 models")]
+    #[error("{path}: holds {record}; this tool runs f32 models of its configurations with 1 or 3 input channels")]
     UnsupportedRecord { path: PathBuf, record: ModelRecord },
     #[error("{0}: no such checkpoint file or run directory")]
     NoCheckpoint(PathBuf),
     #[error("{0}: no best.safetensors or last.safetensors in this run directory")]
     EmptyRunDirectory(PathBuf),
-    #[error(
-        "{values} input values are not {count} images of {INPUT_CHANNELS} x {height} x {width}"
-    )]
+    #[error("{values} input values are not {count} images of {channels} x {height} x {width}")]
     InputSize {
         values: usize,
+        channels: usize,
         count: usize,
         height: usize,
         width: usize,
@@ -125,6 +121,8 @@ pub trait Detector {
     fn name(&self) -> ModelName;
     /// Where it runs.
     fn device(&self) -> DeviceKind;
+    /// How images become its input: channels and normalisation.
+    fn input(&self) -> InputChannels;
     /// Input heights and widths must be multiples of this (2^(depth - 1)).
     fn size_multiple(&self) -> usize;
     /// Parameters, paper FLOPs and executed MACs for one `height` x `width` image.
@@ -162,34 +160,65 @@ pub trait Detector {
     fn tensors(&self) -> Vec<NamedTensor>;
 }
 
-/// A new detector of configuration `name` on `device`, initialised as the reference from a
-/// generator seeded with `seed`.
+/// A new detector of configuration `name` taking the authors' RGB input, on `device`,
+/// initialised as the reference from a generator seeded with `seed`.
 pub fn build(
     name: ModelName,
     device: DeviceKind,
     seed: u64,
 ) -> Result<Box<dyn Detector>, DetectorError> {
+    build_for_input(name, InputChannels::ImageNetRgb, device, seed)
+}
+
+/// [`build`] for images made into `input` (one grey channel or three).
+pub fn build_for_input(
+    name: ModelName,
+    input: InputChannels,
+    device: DeviceKind,
+    seed: u64,
+) -> Result<Box<dyn Detector>, DetectorError> {
     match device {
-        DeviceKind::Cpu => Ok(on_device(name, device, Cpu::seed_from_u64(seed))),
-        DeviceKind::Cuda => cuda(name, seed),
+        DeviceKind::Cpu => Ok(on_device(name, input, device, Cpu::seed_from_u64(seed))),
+        DeviceKind::Cuda => cuda(name, input, seed),
     }
 }
 
 #[cfg(feature = "cuda")]
-fn cuda(name: ModelName, seed: u64) -> Result<Box<dyn Detector>, DetectorError> {
+fn cuda(
+    name: ModelName,
+    input: InputChannels,
+    seed: u64,
+) -> Result<Box<dyn Detector>, DetectorError> {
     let device = dfdx::prelude::Cuda::try_seed_from_u64(seed)
         .map_err(|error| DetectorError::NoCudaDevice(format!("{error:?}")))?;
-    Ok(on_device(name, DeviceKind::Cuda, device))
+    Ok(on_device(name, input, DeviceKind::Cuda, device))
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda(_name: ModelName, _seed: u64) -> Result<Box<dyn Detector>, DetectorError> {
+fn cuda(
+    _name: ModelName,
+    _input: InputChannels,
+    _seed: u64,
+) -> Result<Box<dyn Detector>, DetectorError> {
     Err(DetectorError::NoCudaSupport)
 }
 
-/// The name -> type table: the configuration `name` as a detector on `device`.
-fn on_device<D: Backend<f32>>(name: ModelName, kind: DeviceKind, device: D) -> Box<dyn Detector> {
-    with_model!(name, M => Box::new(Typed::<M<INPUT_CHANNELS, f32, D>, D>::new(name, kind, device)))
+/// The name -> type table: the configuration `name` for `input` as a detector on `device`.
+/// Only the stem's type depends on the channel count.
+fn on_device<D: Backend<f32>>(
+    name: ModelName,
+    input: InputChannels,
+    kind: DeviceKind,
+    device: D,
+) -> Box<dyn Detector> {
+    match input {
+        InputChannels::Gray { .. } => with_model!(name, M => Box::new(
+            Typed::<M<1, f32, D>, D, 1>::new(name, input, kind, device)
+        )),
+        InputChannels::ImageNetRgb => with_model!(name, M => Box::new(
+            Typed::<M<3, f32, D>, D, 3>::new(name, input, kind, device)
+        )),
+    }
 }
 
 /// A trained detector read from disk, and the checkpoint file it came from.
@@ -200,13 +229,13 @@ pub struct Loaded {
 
 /// Loads the detector in `path` onto `device`: a run directory's `best.safetensors` (or
 /// `last.safetensors` when no epoch was selected yet), or a checkpoint file. The
-/// configuration is the one the checkpoint records.
+/// configuration and its input are the ones the checkpoint records.
 pub fn load(path: &Path, device: DeviceKind) -> Result<Loaded, DetectorError> {
     let checkpoint = checkpoint_file(path)?;
     let record = read_record(&checkpoint)?;
     let name: Option<ModelName> = record.model.parse().ok();
     let name = match name {
-        Some(name) if record == ModelRecord::new::<f32>(name, INPUT_CHANNELS) => name,
+        Some(name) if record == ModelRecord::new::<f32>(name, record.input) => name,
         _ => {
             return Err(DetectorError::UnsupportedRecord {
                 path: checkpoint,
@@ -214,7 +243,7 @@ pub fn load(path: &Path, device: DeviceKind) -> Result<Loaded, DetectorError> {
             })
         }
     };
-    let mut detector = build(name, device, 0)?;
+    let mut detector = build_for_input(name, record.input, device, 0)?;
     detector.load_weights(&checkpoint)?;
     Ok(Loaded {
         detector,
@@ -278,9 +307,11 @@ where
     }
 }
 
-/// [`Detector`] for the configuration type `M` on device `D`: the one generic implementation.
-struct Typed<M, D: Backend<f32>> {
+/// [`Detector`] for the configuration type `M` taking `IN` channels on device `D`: the one
+/// generic implementation.
+struct Typed<M, D: Backend<f32>, const IN: usize> {
     name: ModelName,
+    input: InputChannels,
     kind: DeviceKind,
     device: D,
     model: M,
@@ -293,14 +324,15 @@ struct Training<M, D: Backend<f32>> {
     gradients: Option<Gradients<f32, D>>,
 }
 
-impl<M, D> Typed<M, D>
+impl<M, D, const IN: usize> Typed<M, D, IN>
 where
-    M: Segmenter<INPUT_CHANNELS, f32, D> + TensorCollection<f32, D>,
+    M: Segmenter<IN, f32, D> + TensorCollection<f32, D>,
     D: Backend<f32>,
 {
-    fn new(name: ModelName, kind: DeviceKind, device: D) -> Self {
+    fn new(name: ModelName, input: InputChannels, kind: DeviceKind, device: D) -> Self {
         Typed {
             name,
+            input,
             kind,
             model: M::build(&device),
             device,
@@ -309,20 +341,21 @@ where
     }
 
     fn record(&self) -> ModelRecord {
-        ModelRecord::new::<f32>(self.name, INPUT_CHANNELS)
+        ModelRecord::new::<f32>(self.name, self.input)
     }
 
     /// `images` as a tensor on the device.
-    fn input(&self, images: Images<'_>) -> Result<Image<INPUT_CHANNELS, f32, D>, DetectorError> {
+    fn tensor(&self, images: Images<'_>) -> Result<Image<IN, f32, D>, DetectorError> {
         let Images {
             values,
             count,
             height,
             width,
         } = images;
-        if values.len() != count * INPUT_CHANNELS * height * width {
+        if values.len() != count * IN * height * width {
             return Err(DetectorError::InputSize {
                 values: values.len(),
+                channels: IN,
                 count,
                 height,
                 width,
@@ -338,9 +371,9 @@ where
     }
 }
 
-impl<M, D> Detector for Typed<M, D>
+impl<M, D, const IN: usize> Detector for Typed<M, D, IN>
 where
-    M: Segmenter<INPUT_CHANNELS, f32, D> + TensorCollection<f32, D>,
+    M: Segmenter<IN, f32, D> + TensorCollection<f32, D>,
     D: Backend<f32>,
 {
     fn name(&self) -> ModelName {
@@ -349,6 +382,10 @@ where
 
     fn device(&self) -> DeviceKind {
         self.kind
+    }
+
+    fn input(&self) -> InputChannels {
+        self.input
     }
 
     fn size_multiple(&self) -> usize {
@@ -366,7 +403,7 @@ where
     }
 
     fn predict(&self, images: Images<'_>) -> Result<Vec<f32>, DetectorError> {
-        let input = self.input(images)?;
+        let input = self.tensor(images)?;
         let prediction = self
             .model
             .forward_eval(input)?
@@ -412,7 +449,7 @@ where
                 width,
             });
         }
-        let input = self.input(images)?;
+        let input = self.tensor(images)?;
         let masks: Tensor<_, f32, D> = self
             .device
             .try_tensor_from_vec(masks.to_vec(), (count, Const::<1>, height, width))
@@ -477,5 +514,56 @@ where
 
     fn tensors(&self) -> Vec<NamedTensor> {
         named_tensors(&self.model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_channel_detectors_take_grey_input_and_keep_it_in_their_checkpoints() {
+        let input = InputChannels::Gray {
+            mean: 100.0,
+            std: 30.0,
+        };
+        let detector = build_for_input(ModelName::R10, input, DeviceKind::Cpu, 3).unwrap();
+        assert_eq!(detector.input(), input);
+        let rgb = build(ModelName::R10, DeviceKind::Cpu, 3).unwrap();
+        // Only the stem's two 3 x 3 convs' and its shortcut's input width differ: 8 x 2 x 9
+        // + 8 x 2 fewer weights (the shortcut is a 1 x 1 conv).
+        assert_eq!(
+            rgb.cost(32, 32).params - detector.cost(32, 32).params,
+            8 * 2 * 9 + 8 * 2
+        );
+        let image = |channels: usize| -> Vec<f32> {
+            (0..channels * 16 * 16)
+                .map(|i| (i % 7) as f32 / 7.0)
+                .collect()
+        };
+        fn images(values: &[f32]) -> Images<'_> {
+            Images {
+                values,
+                count: 1,
+                height: 16,
+                width: 16,
+            }
+        }
+        let grey = image(1);
+        let logits = detector.predict(images(&grey)).unwrap();
+        assert_eq!(logits.len(), 16 * 16);
+        let three = image(3);
+        let error = detector.predict(images(&three)).unwrap_err().to_string();
+        assert!(error.contains("1 images of 1 x 16 x 16"), "{error}");
+
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("grey.safetensors");
+        detector.save_weights(&path).unwrap();
+        let loaded = load(&path, DeviceKind::Cpu).unwrap().detector;
+        assert_eq!(loaded.input(), input);
+        assert_eq!(loaded.predict(images(&grey)).unwrap(), logits);
+        let mut rgb = rgb;
+        let error = rgb.load_weights(&path).unwrap_err().to_string();
+        assert!(error.contains("1 grey channel"), "{error}");
     }
 }

@@ -22,8 +22,8 @@ pub use checkpoint::{
 pub use configs::ModelName;
 pub use cost::Tally;
 pub use detector::{
-    build, checkpoint_file, load, Detector, DetectorError, DeviceKind, Images, Loaded, ModelCost,
-    NonFinite, INPUT_CHANNELS,
+    build, build_for_input, checkpoint_file, load, Detector, DetectorError, DeviceKind, Images,
+    Loaded, ModelCost, NonFinite,
 };
 pub use unet::{
     Decode, DeepestLevel, FusionDecoder, Gather, Level, Pyramid, ReusableConcatenation,
@@ -165,6 +165,7 @@ tensor_collection!(RrcaNet<const IN: usize, const F0: usize, const P: usize; Bod
 mod tests {
     use super::configs::{R18, R18W4};
     use super::*;
+    use crate::data::InputChannels;
     use crate::nn::{Attention, ChannelAttention};
     use dfdx::prelude::*;
 
@@ -250,7 +251,7 @@ mod tests {
         let device = Cpu::seed_from_u64(0);
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("r18.safetensors");
-        let record = ModelRecord::new::<f32>(ModelName::R18, 3);
+        let record = ModelRecord::new::<f32>(ModelName::R18, InputChannels::ImageNetRgb);
         let mut trained = Model::build(&device);
         // Move the running statistics away from their defaults, then save.
         trained
@@ -267,7 +268,16 @@ mod tests {
             loaded.forward_eval(x).unwrap()[0].as_vec()
         );
 
-        let r10 = ModelRecord::new::<f32>(ModelName::R10, 3);
+        // A record written before the input was recorded is the authors' RGB input.
+        let older = r#"{"model":"r18","in_channels":3,"dtype":"f32"}"#;
+        assert_eq!(serde_json::from_str::<ModelRecord>(older).unwrap(), record);
+        let grey = ModelRecord::new::<f32>(ModelName::R18, InputChannels::RAW_GRAY);
+        let error = load_checkpoint(&mut Model::build(&device), &grey, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("1 grey channel"), "{error}");
+
+        let r10 = ModelRecord::new::<f32>(ModelName::R10, InputChannels::ImageNetRgb);
         let mut other = configs::R10::<3, f32, Cpu>::build(&device);
         let error = load_checkpoint(&mut other, &r10, &path)
             .unwrap_err()

@@ -1,7 +1,7 @@
 //! Everything that defines a training run, saved as `config.json` in its run directory so the
 //! run can be rebuilt, resumed and reproduced.
 
-use crate::data::Dataset;
+use crate::data::{Dataset, InputChannels};
 pub use crate::loss::LossKind;
 pub use crate::model::{DeviceKind, ModelName};
 pub use crate::optim::OptimizerKind;
@@ -117,6 +117,25 @@ pub struct TrainConfig {
     /// a bias of -4.6); `None` keeps the paper's initialisation.
     pub output_prior: Option<f64>,
     pub device: DeviceKind,
+    /// Input channels the model takes: 3 (grey replicated to RGB, ImageNet-normalised: the
+    /// authors' RRCA-Net code) or 1 (grey, normalised with the training images' statistics:
+    /// their BasicIRSTD pipeline).
+    #[serde(default = "three_channels")]
+    pub input_channels: usize,
+    /// The input as resolved when the run started (for one channel: the mean and std it
+    /// normalises with), so that a resumed run and its checkpoints keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<InputChannels>,
+    /// A checkpoint of the same configuration and input whose weights the run starts from
+    /// (e.g. imported from the authors' PyTorch code) instead of a fresh initialisation; the
+    /// optimizer starts fresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+}
+
+/// Runs recorded before the input was chosen took three channels.
+fn three_channels() -> usize {
+    3
 }
 
 #[cfg(test)]
@@ -153,6 +172,12 @@ mod tests {
             image_size: 256,
             output_prior: Some(0.01),
             device: DeviceKind::Cpu,
+            input_channels: 1,
+            input: Some(InputChannels::Gray {
+                mean: 101.06,
+                std: 34.62,
+            }),
+            init_from: Some("/runs/imported.safetensors".into()),
         };
         let json = serde_json::to_string(&config).unwrap();
         assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), config);

@@ -78,6 +78,16 @@ pub enum TrainError {
         multiple: usize,
         model: ModelName,
     },
+    #[error("{}", match recorded {
+        Some(input) => format!("the run's config records the input as {input} but {channels} input channels were asked for"),
+        None => format!("{channels} input channels: the models take 1 (grey) or 3 (grey replicated to RGB)"),
+    })]
+    InputChannels {
+        channels: usize,
+        recorded: Option<crate::data::InputChannels>,
+    },
+    #[error("{}: {problem}; --init-from takes a checkpoint of the run's model and input", path.display())]
+    InitialWeights { path: PathBuf, problem: String },
     #[error("batch size must be at least 1")]
     EmptyBatch,
     #[error(transparent)]

@@ -295,6 +295,9 @@ mod tests {
             image_size: 32,
             output_prior: None,
             device: DeviceKind::Cpu,
+            input_channels: 3,
+            input: None,
+            init_from: None,
         }
     }
 

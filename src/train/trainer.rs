@@ -14,14 +14,15 @@ use super::run_directory::{EpochPosition, RunDirectory, RunState};
 use super::schedule::LearningRateSchedule;
 use super::TrainError;
 use crate::data::{
-    split_off_validation, BatchLoader, Dataset, DatasetOptions, DatasetWarning, LoaderConfig,
-    Transform,
+    split_off_validation, BatchLoader, Dataset, DatasetOptions, DatasetWarning, InputChannels,
+    LoaderConfig, Transform,
 };
 use crate::inference::{self, images_of, PredictError};
 use crate::loss::Loss;
 use crate::metrics::{MetricsAccumulator, MetricsConfig, ScoreKind, Summary};
 use crate::model::{self, Detector, DetectorError};
 use std::num::NonZeroUsize;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -55,8 +56,9 @@ struct RunData {
 fn run_data(
     config: &TrainConfig,
     dataset: &Dataset,
-    size_multiple: usize,
+    detector: &dyn Detector,
 ) -> Result<RunData, TrainError> {
+    let size_multiple = detector.size_multiple();
     let split = |name: &'static str| {
         dataset
             .split(name)
@@ -114,14 +116,55 @@ fn run_data(
     train_config.transform = Transform::Augment {
         base_size: config.image_size,
     };
+    train_config.channels = detector.input();
     let mut selection_config = LoaderConfig::evaluation(config.batch_size);
     selection_config.transform = Transform::Resize {
         size: config.image_size,
     };
+    selection_config.channels = detector.input();
     Ok(RunData {
         train: BatchLoader::new(dataset.samples.clone(), train, train_config)?,
         selection: BatchLoader::new(dataset.samples.clone(), selection, selection_config)?,
     })
+}
+
+/// The input of a run: what its config recorded; for a new run starting from a checkpoint,
+/// the checkpoint's; otherwise 3 channels as the authors' RRCA-Net code, or 1 grey channel
+/// normalised with the statistics of the training split's images as their BasicIRSTD
+/// pipeline ([`InputChannels::gray_for`]).
+fn resolve_input(config: &TrainConfig, dataset: &Dataset) -> Result<InputChannels, TrainError> {
+    let recorded = match (&config.init_from, config.input) {
+        (Some(path), None) => Some(initial_weights_input(config, path)?),
+        _ => config.input,
+    };
+    match (recorded, config.input_channels) {
+        (Some(input), channels) if input.count() == channels => Ok(input),
+        (None, 3) => Ok(InputChannels::ImageNetRgb),
+        (None, 1) => {
+            let train = dataset.split("train").unwrap_or_default();
+            Ok(InputChannels::gray_for(
+                train.iter().map(|&index| &dataset.samples[index].image),
+            ))
+        }
+        (_, channels) => Err(TrainError::InputChannels { channels, recorded }),
+    }
+}
+
+/// The input of the checkpoint `path` a run starts from, which must hold the run's model.
+fn initial_weights_input(config: &TrainConfig, path: &Path) -> Result<InputChannels, TrainError> {
+    let failed = |problem: String| TrainError::InitialWeights {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let checkpoint = model::checkpoint_file(path).map_err(|error| failed(error.to_string()))?;
+    let record = model::read_record(&checkpoint).map_err(|error| failed(error.to_string()))?;
+    if record.model != config.model.to_string() {
+        return Err(failed(format!(
+            "it holds {record}, the run trains {}",
+            config.model
+        )));
+    }
+    Ok(record.input)
 }
 
 /// Opens the dataset a run trains on; warnings (e.g. resized masks) are returned for the
@@ -190,8 +233,10 @@ pub fn prepare(config: &TrainConfig, dataset: &Dataset) -> Result<Prepared, Trai
         }
         _ => config.dataset_fingerprint = Some(found),
     }
-    let mut detector = model::build(config.model, config.device, config.seed)?;
-    let data = run_data(&config, dataset, detector.size_multiple())?;
+    let input = resolve_input(&config, dataset)?;
+    config.input = Some(input);
+    let mut detector = model::build_for_input(config.model, input, config.device, config.seed)?;
+    let data = run_data(&config, dataset, detector.as_ref())?;
     detector.start_training(config.optimizer, config.lr)?;
     let schedule = match config.scheduler {
         SchedulerKind::Constant => LearningRateSchedule::Constant { lr: config.lr },
@@ -255,6 +300,8 @@ impl Prepared {
         };
         if state.epochs_completed > 0 || state.interrupted.is_some() {
             detector.load_weights(&weights)?;
+        } else if let Some(initial) = &config.init_from {
+            detector.load_weights(&model::checkpoint_file(initial)?)?;
         } else if let Some(prior) = config.output_prior {
             detector.set_output_prior(prior);
         }
@@ -278,7 +325,8 @@ impl Prepared {
             // augmentation are functions of seed and epoch).
             let done = position.batch_losses.len();
             for batch in data.train.epoch(epoch as u64).skip(done) {
-                let value = match detector.train_step(images_of(&batch)?, &batch.masks, &loss) {
+                let images = images_of(detector.as_ref(), &batch)?;
+                let value = match detector.train_step(images, &batch.masks, &loss) {
                     Err(DetectorError::NonFinite(what)) => {
                         let kept = [weights.clone(), run.last_checkpoint()]
                             .into_iter()

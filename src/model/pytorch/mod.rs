@@ -16,7 +16,8 @@ mod tests;
 pub use keys::{authors_tensor, AuthorsTensor, Network, Structure};
 
 use super::checkpoint::{write_checkpoint, NamedTensor};
-use super::{build, load, DetectorError, DeviceKind, ModelName, ModelRecord, INPUT_CHANNELS};
+use super::{build_for_input, load, DetectorError, DeviceKind, ModelName, ModelRecord};
+use crate::data::InputChannels;
 use crate::tensor_file::{TensorFile, TensorFileError, TensorFileWriter};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -60,16 +61,18 @@ pub enum PytorchError {
     Detector(#[from] DetectorError),
 }
 
-/// Imports the authors' safetensors `state_dict` at `pytorch` as configuration `model` and
-/// saves it as our checkpoint `checkpoint` (which `eval` and `infer` take).
+/// Imports the authors' safetensors `state_dict` at `pytorch` as configuration `model` fed
+/// with `input` and saves it as our checkpoint `checkpoint` (which `eval`, `infer` and
+/// `train --init-from` take).
 pub fn import_checkpoint(
     pytorch: &Path,
     model: ModelName,
+    input: InputChannels,
     checkpoint: &Path,
 ) -> Result<(), PytorchError> {
-    let layout = build(model, DeviceKind::Cpu, 0)?.tensors();
+    let layout = build_for_input(model, input, DeviceKind::Cpu, 0)?.tensors();
     let tensors = import(pytorch, model, &layout)?;
-    let record = ModelRecord::new::<f32>(model, INPUT_CHANNELS);
+    let record = ModelRecord::new::<f32>(model, input);
     write_checkpoint(&record, &tensors, checkpoint).map_err(DetectorError::from)?;
     Ok(())
 }
