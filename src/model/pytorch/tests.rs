@@ -12,7 +12,6 @@ use super::*;
 use crate::model::{configs, named_tensors, ModelName, Segmenter};
 use crate::nn::tensors::{for_each_tensor, for_each_tensor_mut};
 use crate::ops::Image;
-use dfdx::nn::ZeroGrads;
 use dfdx::prelude::*;
 use std::collections::HashMap;
 
@@ -76,17 +75,23 @@ fn as_ours(values: &[f32], ours_dimensions: &[usize], transposed: bool) -> Vec<f
 /// The half-width baselines of the fixtures (widths 4..64; the files of the full widths would
 /// be 4 MB): the authors' `ResUNet(nb_filter=[4, 8, 16, 32, 64])`.
 type ResUnetW4 = configs::ResUnetWidths<3, 4, 8, 16, 32, 64, 12, 24, 48, 96, f32, Cpu>;
+/// The authors' `ResUNet_RuCB(multiplier=0.5)` with their BasicIRSTD pipeline's one grey
+/// channel: forward only (its fixture holds no gradients, see the script's FORWARD_ONLY).
+type ResUnetRucbW4Grey =
+    configs::ResUnetRucbWidths<1, 4, 8, 16, 32, 64, 12, 24, 48, 96, 12, f32, Cpu>;
 
 /// The tensors of a freshly built `M` (names and dimensions).
 fn layout_of_type<M: TensorCollection<f32, Cpu> + BuildModule<Cpu, f32>>() -> Vec<NamedTensor> {
     named_tensors(&M::build(&Cpu::default()))
 }
 
-/// Imports fixture `file` into `M` (configuration `name`, as messages call it) and compares
-/// its outputs with the authors'.
-fn check_parity<M>(name: ModelName, file: &str, layout: &[NamedTensor])
+/// Imports fixture `file` into `M` (configuration `name` with `IN` input channels, as
+/// messages call it) and compares its outputs with the authors': the logits, the running
+/// statistics after a train-mode pass and, where the fixture has a probe, the loss and every
+/// parameter's gradient.
+fn check_parity<const IN: usize, M>(name: ModelName, file: &str, layout: &[NamedTensor])
 where
-    M: Segmenter<3, f32, Cpu> + TensorCollection<f32, Cpu>,
+    M: Segmenter<IN, f32, Cpu> + TensorCollection<f32, Cpu>,
 {
     let imported = import(
         &fixture(&format!("{file}.weights.safetensors")),
@@ -103,12 +108,8 @@ where
     let &[count, _, height, width] = input_shape.as_slice() else {
         panic!("{file}: input of shape {input_shape:?}")
     };
-    let input: Image<3, f32, Cpu> =
-        device.tensor_from_vec(input_values, (count, Const::<3>, height, width));
-    let probe: Tensor<(usize, Const<1>, usize, usize), f32, Cpu> = device.tensor_from_vec(
-        outputs["probe"].1.clone(),
-        (count, Const::<1>, height, width),
-    );
+    let input: Image<IN, f32, Cpu> =
+        device.tensor_from_vec(input_values, (count, Const::<IN>, height, width));
     let mut model = M::build(&device);
     let loaded: Result<(), std::convert::Infallible> =
         for_each_tensor_mut(&mut model, |info, tensor| {
@@ -117,24 +118,32 @@ where
         });
     loaded.unwrap();
 
+    // 1e-4, or three times PyTorch's own float32 error where the fixture records it (a
+    // badly conditioned model and input: float32 itself cannot do better).
+    let tolerance = outputs
+        .get("pytorch_float32_error")
+        .map_or(1e-4, |(_, error)| (3.0 * error[0]).max(1e-4));
     let eval = model.forward_eval(input.clone()).unwrap().pop().unwrap();
     let error = relative_error(&eval.as_vec(), &outputs["eval_logits"].1, 0.0);
-    println!("{name}: eval logits off by {error:e}");
-    assert!(error < 1e-4, "{name}: eval logits differ by {error:e}");
+    println!("{name}: eval logits off by {error:e} (tolerance {tolerance:e})");
+    assert!(error < tolerance, "{name}: eval logits differ by {error:e}");
 
-    let mut gradients = model.alloc_grads();
     let train = model
-        .forward_train(input.clone().traced(gradients.clone()))
+        .forward_train(input.clone().traced(model.alloc_grads()))
         .unwrap()
         .pop()
         .unwrap();
     let error = relative_error(&train.as_vec(), &outputs["train_logits"].1, 0.0);
     println!("{name}: train logits off by {error:e}");
     assert!(error < 1e-3, "{name}: train logits differ by {error:e}");
-    let loss = (train * probe.clone()).sum();
-    let error = relative_error(&loss.as_vec(), &outputs["loss"].1, 0.0);
-    assert!(error < 1e-3, "{name}: loss differs by {error:e}");
-    gradients = loss.backward();
+    let gradients = outputs.get("probe").map(|(_, probe)| {
+        let probe: Image<1, f32, Cpu> =
+            device.tensor_from_vec(probe.clone(), (count, Const::<1>, height, width));
+        let loss = (train * probe).sum();
+        let error = relative_error(&loss.as_vec(), &outputs["loss"].1, 0.0);
+        assert!(error < 1e-3, "{name}: loss differs by {error:e}");
+        loss.backward()
+    });
 
     // Relative to the tensor's largest value. Where the exact gradient is zero (conv
     // biases ahead of a BatchNorm: the float64 reference is below 1e-12), float32 leaves
@@ -149,10 +158,12 @@ where
     let checked: Result<(), std::convert::Infallible> = for_each_tensor(&model, |info, tensor| {
         let ours = by_name[info.name];
         let (key, transposed) = authors_values(ours, structure);
-        let (prefix, values, tolerance) = if info.trainable {
-            ("grad", tensor.gradient(&gradients).unwrap().as_vec(), 1e-3)
-        } else {
-            ("after", tensor.values(), 1e-4)
+        let (prefix, values, tolerance) = match &gradients {
+            Some(gradients) if info.trainable => {
+                ("grad", tensor.gradient(gradients).unwrap().as_vec(), 1e-3)
+            }
+            None if info.trainable => return Ok(()),
+            _ => ("after", tensor.values(), 1e-4),
         };
         let expected = &outputs[&format!("{prefix}.{key}")].1;
         let expected = as_ours(expected, &ours.dimensions, transposed);
@@ -176,18 +187,22 @@ where
         worst[1], worst[0]
     );
     assert!(failures.is_empty(), "{name}: {failures:#?}");
-    model.zero_grads(&mut gradients);
 }
 
 #[test]
 fn imported_weights_give_the_authors_logits_gradients_and_running_statistics() {
     for (name, file) in CONFIGURATIONS {
-        with_model!(name, M => check_parity::<M<3, f32, Cpu>>(name, file, &layout_of(name)));
+        with_model!(name, M => check_parity::<3, M<3, f32, Cpu>>(name, file, &layout_of(name)));
     }
-    check_parity::<ResUnetW4>(
+    check_parity::<3, ResUnetW4>(
         ModelName::ResUnet,
         "resunet-w4",
         &layout_of_type::<ResUnetW4>(),
+    );
+    check_parity::<1, ResUnetRucbW4Grey>(
+        ModelName::ResUnetRucb,
+        "resunet-rucb-w4-grey",
+        &layout_of_type::<ResUnetRucbW4Grey>(),
     );
 }
 
@@ -202,12 +217,25 @@ fn import_then_export_gives_the_authors_file_back_bit_for_bit() {
         export(name, &imported, &exported).unwrap();
         round_trips.push((original, exported));
     }
-    let original = fixture("resunet-w4.weights.safetensors");
-    let layout = layout_of_type::<ResUnetW4>();
-    let imported = import(&original, ModelName::ResUnet, &layout).unwrap();
-    let exported = directory.path().join("resunet-w4.safetensors");
-    export(ModelName::ResUnet, &imported, &exported).unwrap();
-    round_trips.push((original, exported));
+    let baselines = [
+        (
+            ModelName::ResUnet,
+            "resunet-w4",
+            layout_of_type::<ResUnetW4>(),
+        ),
+        (
+            ModelName::ResUnetRucb,
+            "resunet-rucb-w4-grey",
+            layout_of_type::<ResUnetRucbW4Grey>(),
+        ),
+    ];
+    for (name, file, layout) in baselines {
+        let original = fixture(&format!("{file}.weights.safetensors"));
+        let imported = import(&original, name, &layout).unwrap();
+        let exported = directory.path().join(format!("{file}.safetensors"));
+        export(name, &imported, &exported).unwrap();
+        round_trips.push((original, exported));
+    }
     for (original, exported) in round_trips {
         let name = original.display().to_string();
         let (original, exported) = (
