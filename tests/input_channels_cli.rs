@@ -6,23 +6,10 @@
 
 mod common;
 
-use common::{path, rrcanet, succeed, text};
+use common::{fail_with, path, succeed};
 use rrcanet::data::{Dataset, DatasetOptions, InputChannels};
 use rrcanet::model::{load, DeviceKind, NamedTensor};
 use std::path::Path;
-
-/// Runs a command that must fail with exit code `code`; its stderr.
-fn fail_with(code: i32, args: &[&str]) -> String {
-    let output = rrcanet(args);
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "rrcanet {args:?}:\n{}\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stderr)
-}
 
 fn train(data: &Path, run: &Path, extra: &[&str]) -> String {
     let mut args = vec![

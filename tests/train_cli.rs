@@ -5,22 +5,9 @@
 
 mod common;
 
-use common::{path, rrcanet, rrcanet_in, succeed, text};
+use common::{fail_with, path, rrcanet, rrcanet_in, succeed, text};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Runs a command that must fail with exit code `code` (never a panic's 101); its stderr.
-fn fail_with(code: i32, args: &[&str]) -> String {
-    let output = rrcanet(args);
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "rrcanet {args:?}:\n{}\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stderr)
-}
 
 /// A command that must fail at run time (exit code 1).
 fn fail(args: &[&str]) -> String {

@@ -43,3 +43,16 @@ pub fn succeed(args: &[&str]) -> String {
 pub fn path(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
+
+/// Runs a command that must fail with exit code `code` (never a panic's 101); its stderr.
+pub fn fail_with(code: i32, args: &[&str]) -> String {
+    let output = rrcanet(args);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "rrcanet {args:?}:\n{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stderr)
+}
