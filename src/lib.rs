@@ -10,6 +10,7 @@
 
 pub mod atomic_file;
 pub mod baselines;
+pub mod benchmark;
 pub mod data;
 pub mod inference;
 pub mod loss;

@@ -3,6 +3,7 @@
 //! message and a non-zero exit code.
 
 mod baseline;
+mod bench;
 mod dataset;
 mod eval;
 mod infer;
@@ -45,6 +46,8 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Run a traditional baseline (top-hat, max-median, MPCM, IPI) and score it as eval does.
     Baseline(baseline::BaselineArgs),
+    /// Time a training step and inference on the CPU, with a per-op breakdown.
+    Bench(bench::BenchArgs),
     /// Import the authors' PyTorch RRCANet weights (safetensors) as a checkpoint.
     Import(pytorch::ImportArgs),
     /// Export a checkpoint as the authors' PyTorch RRCANet weights (safetensors).
@@ -73,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Dataset(args) => success(dataset::run(args)),
         Command::Synth(args) => success(synth::run(args)),
         Command::Baseline(args) => success(baseline::run(args)),
+        Command::Bench(args) => success(bench::run(args)),
         Command::Import(args) => success(pytorch::import(args)),
         Command::Export(args) => success(pytorch::export(args)),
     };

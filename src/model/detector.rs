@@ -17,6 +17,7 @@ use crate::optim::{OptimError, Optimizer, OptimizerKind};
 use dfdx::nn::ZeroGrads;
 use dfdx::prelude::{Backward, Const, Cpu, Gradients, Tensor, TensorCollection, Trace};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// A batch of input images: `count` x channels ([`Detector::input`]) x `height` x `width`
 /// values, row-major.
@@ -148,6 +149,8 @@ pub trait Detector {
         masks: &[f32],
         loss: &Loss,
     ) -> Result<f32, DetectorError>;
+    /// Where the wall time of the last successful [`Detector::train_step`] went.
+    fn last_step_times(&self) -> Option<StepTimes>;
     /// Writes the weights (parameters and running statistics) to a checkpoint, atomically.
     fn save_weights(&self, path: &Path) -> Result<(), DetectorError>;
     /// Reads the weights from a checkpoint of the same configuration.
@@ -318,10 +321,36 @@ struct Typed<M, D: Backend<f32>, const IN: usize> {
     training: Option<Training<M, D>>,
 }
 
-/// The optimizer of a training run, and the gradient buffers it reuses between steps.
+/// The optimizer of a training run, the gradient buffers it reuses between steps and the
+/// last step's times.
 struct Training<M, D: Backend<f32>> {
     optimizer: Optimizer<M, f32, D>,
     gradients: Option<Gradients<f32, D>>,
+    last_step: Option<StepTimes>,
+}
+
+/// The phases of one training step and their wall times.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepTimes {
+    /// Making the input tensors (copies from the caller's slices).
+    pub input: Duration,
+    /// The train-mode forward pass.
+    pub forward: Duration,
+    /// The loss of every logit map, forward.
+    pub loss: Duration,
+    /// The backward pass, through the loss and the model.
+    pub backward: Duration,
+    /// The non-finite checks of the gradients and of the updated weights.
+    pub checks: Duration,
+    /// The optimizer's update and zeroing the gradients.
+    pub update: Duration,
+}
+
+impl StepTimes {
+    /// The whole step.
+    pub fn total(&self) -> Duration {
+        self.input + self.forward + self.loss + self.backward + self.checks + self.update
+    }
 }
 
 impl<M, D, const IN: usize> Typed<M, D, IN>
@@ -420,6 +449,7 @@ where
         self.training = Some(Training {
             optimizer: Optimizer::new(optimizer, &self.model, lr)?,
             gradients: None,
+            last_step: None,
         });
         Ok(())
     }
@@ -449,11 +479,19 @@ where
                 width,
             });
         }
+        let mut times = StepTimes::default();
+        let mut clock = Instant::now();
+        let mut lap = |phase: &mut Duration| {
+            let now = Instant::now();
+            *phase = now - clock;
+            clock = now;
+        };
         let input = self.tensor(images)?;
         let masks: Tensor<_, f32, D> = self
             .device
             .try_tensor_from_vec(masks.to_vec(), (count, Const::<1>, height, width))
             .map_err(OpError::device)?;
+        lap(&mut times.input);
         let Typed {
             model, training, ..
         } = self;
@@ -463,6 +501,7 @@ where
             None => model.alloc_grads(),
         };
         let maps = model.forward_train(input.traced(gradients))?;
+        lap(&mut times.forward);
         let count = maps.len() as f32;
         let mut total = None;
         for logits in maps {
@@ -477,17 +516,29 @@ where
         if !value.is_finite() {
             return Err(DetectorError::NonFinite(NonFinite::Loss(value)));
         }
+        lap(&mut times.loss);
         let mut gradients = total.backward();
+        lap(&mut times.backward);
         if let Some(tensor) = non_finite_tensor(model, Some(&gradients))? {
             return Err(DetectorError::NonFinite(NonFinite::Gradient(tensor)));
         }
+        lap(&mut times.checks);
         training.optimizer.update(model, &gradients)?;
+        model.zero_grads(&mut gradients);
+        lap(&mut times.update);
         if let Some(tensor) = non_finite_tensor(model, None)? {
             return Err(DetectorError::NonFinite(NonFinite::Weight(tensor)));
         }
-        model.zero_grads(&mut gradients);
+        let mut weight_checks = Duration::ZERO;
+        lap(&mut weight_checks);
+        times.checks += weight_checks;
         training.gradients = Some(gradients);
+        training.last_step = Some(times);
         Ok(value)
+    }
+
+    fn last_step_times(&self) -> Option<StepTimes> {
+        self.training.as_ref().and_then(|training| training.last_step)
     }
 
     fn save_weights(&self, path: &Path) -> Result<(), DetectorError> {

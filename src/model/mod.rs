@@ -23,7 +23,7 @@ pub use configs::ModelName;
 pub use cost::Tally;
 pub use detector::{
     build, build_for_input, checkpoint_file, load, Detector, DetectorError, DeviceKind, Images,
-    Loaded, ModelCost, NonFinite,
+    Loaded, ModelCost, NonFinite, StepTimes,
 };
 pub use unet::{
     Decode, DeepestLevel, FusionDecoder, Gather, Level, Pyramid, ReusableConcatenation,

@@ -16,6 +16,7 @@ pub mod attention;
 pub mod batch_norm;
 pub mod conv;
 pub mod pool;
+pub mod profile;
 mod simd;
 mod tape;
 #[cfg(test)]
@@ -31,6 +32,7 @@ pub use batch_norm::{
 };
 pub use conv::{conv2d, conv2d_with, ConvAlgorithm, ConvOps, ConvShape};
 pub use pool::{max_pool2x2, PoolOps};
+pub use simd::{instruction_set_name, measured_fma_peak_gflops};
 pub use upsample::{upsample_bilinear2x, UpsampleOps};
 
 /// A batch of images with `C` channels: (batch, C, height, width).

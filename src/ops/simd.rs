@@ -274,3 +274,55 @@ impl Element for f64 {
     #[cfg(target_arch = "x86_64")]
     type Avx2 = Avx2F64;
 }
+
+/// The name of the instruction set the kernels run with on this CPU.
+pub fn instruction_set_name() -> &'static str {
+    match InstructionSet::detect() {
+        InstructionSet::Avx512 => "avx512f",
+        InstructionSet::Avx2 => "avx2+fma",
+        InstructionSet::Portable => "portable",
+    }
+}
+
+/// The f32 multiply-add peak of this machine in GFLOP/s, measured: every rayon thread runs
+/// independent chains of vector FMAs on registers (enough chains to hide the latency) for
+/// `iterations` rounds, all threads at once. The yardstick for the fraction of the peak that
+/// a kernel reaches.
+pub fn measured_fma_peak_gflops(iterations: usize) -> f64 {
+    let started = std::time::Instant::now();
+    let sums = rayon::broadcast(|_| dispatch(FmaChains { iterations }));
+    let seconds = started.elapsed().as_secs_f64();
+    let (lanes, chains) = sums.first().map_or((0, 0), |&(_, lanes, chains)| (lanes, chains));
+    // The sums are used so that the chains cannot be optimised away.
+    let flops = if sums.iter().all(|&(sum, _, _)| sum.is_finite()) {
+        (sums.len() * iterations * chains * lanes * 2) as f64
+    } else {
+        0.0
+    };
+    flops / seconds / 1e9
+}
+
+/// [`measured_fma_peak_gflops`]' kernel: 16 chains of `iterations` dependent FMAs.
+struct FmaChains {
+    iterations: usize,
+}
+
+impl Kernel for FmaChains {
+    type Element = f32;
+    type Output = (f32, usize, usize);
+
+    #[inline(always)]
+    unsafe fn run<V: Vector<f32>>(self) -> Self::Output {
+        const CHAINS: usize = 16;
+        let factor = V::splat(0.999_999);
+        let step = V::splat(1e-7);
+        let mut chains = [V::splat(1.0); CHAINS];
+        for _ in 0..self.iterations {
+            for chain in chains.iter_mut() {
+                *chain = chain.mul_add(factor, step);
+            }
+        }
+        let total = chains.iter().map(|c| c.sum()).sum();
+        (total, V::LANES, CHAINS)
+    }
+}

@@ -18,6 +18,7 @@
 //! tape, but never over an op's channel counts: the per-instantiation code of an op is a few
 //! lines.
 
+use super::profile::{timed, Work};
 use super::{Float, OpError};
 use dfdx::prelude::{
     Cpu, Gradients, HasShape, Merge, PutTape, ReshapeTo, Shape, SplitTape, Tape, Tensor,
@@ -65,10 +66,12 @@ impl<E: Float> Input<E> {
 /// The elements of `t` in row-major order, in one memcpy: `contiguous` (free when already
 /// contiguous) makes the physical order the logical one.
 pub(super) fn host_copy<S: Shape, E: Float>(t: &Tensor<S, E, Cpu>) -> Vec<E> {
-    let contiguous = t.clone().contiguous();
-    let mut values = vec![E::zero(); t.shape().num_elements()];
-    contiguous.copy_into(&mut values);
-    values
+    timed(Work::HostCopies, || {
+        let contiguous = t.clone().contiguous();
+        let mut values = vec![E::zero(); t.shape().num_elements()];
+        contiguous.copy_into(&mut values);
+        values
+    })
 }
 
 /// An op's backward pass: the gradient buffers it adds into, in order (`None` for an absent

@@ -3,6 +3,7 @@
 
 use super::kernels::{self, Saved};
 use super::{check_shapes, AttentionOps, ChannelWeights};
+use crate::ops::profile::{timed, Work};
 use crate::ops::tape::{Backward, Input, OpTape};
 use crate::ops::{Float, Image, NchwShape, OpError};
 use dfdx::prelude::{Cpu, HasShape, Tape};
@@ -21,7 +22,9 @@ impl<E: Float> AttentionOps<E> for Cpu {
         let (tape, channel_weights) = tape.merge(channel_weights)?;
         let (tape, gate_logits) = tape.merge(gate_logits)?;
         let inputs = [low, high, channel_weights, gate_logits];
-        let (out, backward) = attention_aggregation_on_host(NchwShape::of(&shape), inputs);
+        let (out, backward) = timed(Work::Attention, || {
+            attention_aggregation_on_host(NchwShape::of(&shape), inputs)
+        });
         tape.finish(out, shape, backward)
     }
 }
@@ -56,9 +59,11 @@ fn attention_aggregation_on_host<E: Float>(
     let backward = Backward::new(
         gradients.map(Some),
         move |grad, [grad_low, grad_high, grad_weights, grad_gate]| {
-            saved.low_gradient(grad, grad_low);
-            saved.high_and_weight_gradients(grad, grad_high, grad_weights);
-            saved.gate_gradient(grad, grad_gate);
+            timed(Work::Attention, || {
+                saved.low_gradient(grad, grad_low);
+                saved.high_and_weight_gradients(grad, grad_high, grad_weights);
+                saved.gate_gradient(grad, grad_gate);
+            })
         },
     );
     (out, backward)

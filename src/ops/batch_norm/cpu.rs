@@ -3,6 +3,7 @@
 
 use super::kernels::{self, ChannelAffine};
 use super::{check_batch_statistics, check_shortcut, BatchNormMode, BatchNormOps, Epilogue};
+use crate::ops::profile::{timed, Work};
 use crate::ops::tape::{host_copy, Backward, Input, OpTape};
 use crate::ops::{Float, Image, NchwShape, OpError};
 use dfdx::nn::modules::BatchNorm2D;
@@ -40,8 +41,9 @@ impl<E: Float> BatchNormOps<E> for Cpu {
         };
         let normalisation = Normalisation::of(norm, statistics);
         let shape = NchwShape::of(&image);
-        let (out, backward, [mean, var]) =
-            batch_norm2d_on_host(shape, x, shortcut, relu, normalisation);
+        let (out, backward, [mean, var]) = timed(Work::BatchNormForward, || {
+            batch_norm2d_on_host(shape, x, shortcut, relu, normalisation)
+        });
         if let BatchNormMode::Train(norm) = mode {
             norm.running_mean.copy_from(&mean);
             norm.running_var.copy_from(&var);
@@ -141,27 +143,29 @@ fn batch_norm2d_on_host<E: Float>(
     let backward = Backward::new(
         gradients,
         move |grad, [grad_x, grad_scale, grad_bias, grad_shortcut]| {
-            let shortcut = shortcut_values.as_deref();
-            if relu {
-                kernels::relu_mask(grad, &input, shortcut, &affine, plane);
-            }
-            if shortcut.is_some() {
-                kernels::add_into(grad_shortcut, grad);
-            }
-            let (sum_grad, sum_grad_centered) =
-                kernels::channel_gradient_sums(grad, &input, &affine, plane);
-            let (scale_terms, bias_terms) =
-                kernels::parameter_gradients(&sum_grad, &sum_grad_centered, &affine);
-            kernels::add_into(grad_scale, &scale_terms);
-            kernels::add_into(grad_bias, &bias_terms);
-            let terms = kernels::input_gradient_terms(
-                &sum_grad,
-                &sum_grad_centered,
-                &affine,
-                count,
-                batch_statistics,
-            );
-            kernels::input_gradient(grad_x, grad, &input, &affine, &terms, plane);
+            timed(Work::BatchNormBackward, || {
+                let shortcut = shortcut_values.as_deref();
+                if relu {
+                    kernels::relu_mask(grad, &input, shortcut, &affine, plane);
+                }
+                if shortcut.is_some() {
+                    kernels::add_into(grad_shortcut, grad);
+                }
+                let (sum_grad, sum_grad_centered) =
+                    kernels::channel_gradient_sums(grad, &input, &affine, plane);
+                let (scale_terms, bias_terms) =
+                    kernels::parameter_gradients(&sum_grad, &sum_grad_centered, &affine);
+                kernels::add_into(grad_scale, &scale_terms);
+                kernels::add_into(grad_bias, &bias_terms);
+                let terms = kernels::input_gradient_terms(
+                    &sum_grad,
+                    &sum_grad_centered,
+                    &affine,
+                    count,
+                    batch_statistics,
+                );
+                kernels::input_gradient(grad_x, grad, &input, &affine, &terms, plane);
+            })
         },
     );
     (out, backward, running)

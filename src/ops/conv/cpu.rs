@@ -3,6 +3,7 @@
 
 use super::composed::composed_conv2d;
 use super::{check_kernel, direct, ConvAlgorithm, ConvOps, ConvShape};
+use crate::ops::profile::{timed, Work};
 use crate::ops::tape::{Backward, Input, OpTape};
 use crate::ops::{Bias, ConvWeight, DeviceKind, Float, Image, OpError};
 use dfdx::prelude::{Cpu, HasShape, Tape};
@@ -43,7 +44,9 @@ fn direct_conv2d<E: Float, const K: usize>(
     bias: Option<Input<E>>,
 ) -> (Vec<E>, Backward<E, 3>) {
     let bias_values = bias.as_ref().map(|b| b.values.as_slice());
-    let out = direct::conv2d_forward::<E, K>(shape, &x.values, &weight.values, bias_values);
+    let out = timed(Work::ConvForward, || {
+        direct::conv2d_forward::<E, K>(shape, &x.values, &weight.values, bias_values)
+    });
     let (input, weight_values, with_bias) = (x.values, weight.values, bias.is_some());
     let gradients = [
         Some(x.gradient),
@@ -53,14 +56,18 @@ fn direct_conv2d<E: Float, const K: usize>(
     let backward = Backward::new(
         gradients,
         move |grad_out, [grad_input, grad_weight, grad_bias]| {
-            direct::conv2d_backward_input::<E, K>(shape, &weight_values, grad_out, grad_input);
-            direct::conv2d_backward_weight::<E, K>(
-                shape,
-                &input,
-                grad_out,
-                grad_weight,
-                with_bias.then_some(grad_bias),
-            );
+            timed(Work::ConvInputGradient, || {
+                direct::conv2d_backward_input::<E, K>(shape, &weight_values, grad_out, grad_input)
+            });
+            timed(Work::ConvWeightGradient, || {
+                direct::conv2d_backward_weight::<E, K>(
+                    shape,
+                    &input,
+                    grad_out,
+                    grad_weight,
+                    with_bias.then_some(grad_bias),
+                )
+            });
         },
     );
     (out, backward)

@@ -1,6 +1,7 @@
 //! Max-pooling on the CPU: our kernels ([`super::kernels`]) through the tape helper.
 
 use super::{check_size, kernels, PoolOps};
+use crate::ops::profile::{timed, Work};
 use crate::ops::tape::{Backward, Input, OpTape};
 use crate::ops::{Float, Image, NchwShape, OpError};
 use dfdx::prelude::{Const, Cpu, HasShape, Tape};
@@ -23,9 +24,13 @@ impl<E: Float> PoolOps<E> for Cpu {
 fn max_pool2x2<E: Float>(shape: NchwShape, x: Input<E>) -> (Vec<E>, Backward<E, 1>) {
     let NchwShape { height, width, .. } = shape;
     let planes = shape.batch * shape.channels;
-    let (values, winners) = kernels::max_pool2x2_forward(planes, height, width, &x.values);
+    let (values, winners) = timed(Work::Pooling, || {
+        kernels::max_pool2x2_forward(planes, height, width, &x.values)
+    });
     let backward = Backward::new([Some(x.gradient)], move |grad_out, [grad_input]| {
-        kernels::max_pool2x2_backward(height, width, &winners, grad_out, grad_input);
+        timed(Work::Pooling, || {
+            kernels::max_pool2x2_backward(height, width, &winners, grad_out, grad_input)
+        });
     });
     (values, backward)
 }

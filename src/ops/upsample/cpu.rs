@@ -3,6 +3,7 @@
 
 use super::kernels::Plane;
 use super::UpsampleOps;
+use crate::ops::profile::{timed, Work};
 use crate::ops::tape::{Backward, Input, OpTape};
 use crate::ops::{Float, Image, NchwShape, OpError};
 use dfdx::prelude::{Const, Cpu, HasShape, Tape};
@@ -13,7 +14,7 @@ impl<E: Float> UpsampleOps<E> for Cpu {
     ) -> Result<Image<C, E, Self, T>, OpError> {
         let shape = NchwShape::of(x.shape());
         let (tape, x) = OpTape::split(x)?;
-        let (out, backward) = upsample_bilinear2x_on_host(shape, x);
+        let (out, backward) = timed(Work::Upsampling, || upsample_bilinear2x_on_host(shape, x));
         let out_shape = (shape.batch, Const, 2 * shape.height, 2 * shape.width);
         tape.finish(out, out_shape, backward)
     }
@@ -27,7 +28,7 @@ fn upsample_bilinear2x_on_host<E: Float>(
     let plane = Plane::<E>::new(shape.height, shape.width);
     let out = plane.upsample(&x.values);
     let backward = Backward::new([Some(x.gradient)], move |grad_out, [grad_x]| {
-        plane.add_input_gradient(grad_out, grad_x);
+        timed(Work::Upsampling, || plane.add_input_gradient(grad_out, grad_x));
     });
     (out, backward)
 }
