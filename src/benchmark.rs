@@ -72,10 +72,12 @@ pub struct Part {
     pub ms: f64,
 }
 
-/// The breakdowns of the median training step and of the median batch-8 inference.
+/// The breakdowns of the median training step and of the median batch-1 and batch-8
+/// inferences.
 #[derive(Clone, Debug, Serialize)]
 pub struct Breakdowns {
     pub train_step: Vec<Part>,
+    pub infer_b1: Vec<Part>,
     pub infer_b8: Vec<Part>,
 }
 
@@ -188,7 +190,6 @@ pub fn run(
 
     progress("convolution shapes");
     let conv_shapes = conv_shapes(config.batch, steps, machine.fma_peak_gflops)?;
-    let infer_b8_breakdown = breakdown(&infer_b8);
     Ok(BenchReport {
         machine,
         model: config.model,
@@ -209,7 +210,8 @@ pub fn run(
         },
         breakdown: Breakdowns {
             train_step: breakdown(&train),
-            infer_b8: infer_b8_breakdown,
+            infer_b1: breakdown(&infer_b1),
+            infer_b8: breakdown(&infer_b8),
         },
         conv_shapes,
     })

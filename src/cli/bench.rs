@@ -85,6 +85,7 @@ fn print_report(report: &BenchReport) {
         println!("  {what:<32} {ms:>10.1} ms  [{peak}]");
     }
     print_breakdown("training step", &report.breakdown.train_step);
+    print_breakdown("inference, batch 1", &report.breakdown.infer_b1);
     print_breakdown("inference, batch 8", &report.breakdown.infer_b8);
     println!("3x3 convolutions at batch {} (forward + both gradients):", report.batch);
     for conv in &report.conv_shapes {
