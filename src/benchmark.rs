@@ -140,7 +140,7 @@ pub fn run(
     }
     let mut detector = build(config.model, DeviceKind::Cpu, 0)?;
     let multiple = detector.size_multiple();
-    if config.size == 0 || config.size % multiple != 0 {
+    if config.size == 0 || !config.size.is_multiple_of(multiple) {
         return Err(BenchError::Size {
             size: config.size,
             multiple,
@@ -325,11 +325,7 @@ fn target_masks(count: usize, size: usize) -> Vec<f32> {
 
 /// RRCA-Net's 3 x 3 convolution shapes (the widths of every stage at its resolution, for
 /// 256² input), each timed through the model's op, forward and backward.
-fn conv_shapes(
-    batch: usize,
-    steps: usize,
-    peak_gflops: f64,
-) -> Result<Vec<ConvSpeed>, BenchError> {
+fn conv_shapes(batch: usize, steps: usize, peak_gflops: f64) -> Result<Vec<ConvSpeed>, BenchError> {
     let speeds = [
         conv_speed::<3, 8>(batch, 256, steps)?,
         conv_speed::<8, 8>(batch, 256, steps)?,
@@ -353,8 +349,7 @@ fn conv_speed<const I: usize, const O: usize>(
     steps: usize,
 ) -> Result<ConvSpeed, BenchError> {
     let device = Cpu::default();
-    let weight: Tensor<(Const<O>, Const<I>, Const<3>, Const<3>), f32, Cpu> =
-        device.sample_normal();
+    let weight: Tensor<(Const<O>, Const<I>, Const<3>, Const<3>), f32, Cpu> = device.sample_normal();
     let bias: Tensor<(Const<O>,), f32, Cpu> = device.zeros();
     let x: Image<I, f32, Cpu> = device.sample_normal_like(&(batch, Const, size, size));
     let measured = measure(steps, || {

@@ -87,7 +87,10 @@ fn print_report(report: &BenchReport) {
     print_breakdown("training step", &report.breakdown.train_step);
     print_breakdown("inference, batch 1", &report.breakdown.infer_b1);
     print_breakdown("inference, batch 8", &report.breakdown.infer_b8);
-    println!("3x3 convolutions at batch {} (forward + both gradients):", report.batch);
+    println!(
+        "3x3 convolutions at batch {} (forward + both gradients):",
+        report.batch
+    );
     for conv in &report.conv_shapes {
         println!(
             "  {:<12} forward {:>7.1} ms  input grad {:>7.1} ms  weight grad {:>7.1} ms  {:>6.1} GFLOP/s  {:>4.0} % of peak",

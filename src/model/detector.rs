@@ -538,7 +538,9 @@ where
     }
 
     fn last_step_times(&self) -> Option<StepTimes> {
-        self.training.as_ref().and_then(|training| training.last_step)
+        self.training
+            .as_ref()
+            .and_then(|training| training.last_step)
     }
 
     fn save_weights(&self, path: &Path) -> Result<(), DetectorError> {

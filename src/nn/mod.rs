@@ -35,8 +35,8 @@ pub use residual::{ConvPair, PairNorms, Projection, ResidualPair, Shortcut};
 pub use reusable::{LevelNorms, Pairs, ReusableConvLevel};
 
 use crate::ops::{
-    batch_norm2d, batch_norm2d_add_relu, batch_norm2d_relu, upsample_bilinear2x, AttentionOps,
-    BatchNormMode, BatchNormOps, Float, Image, OpError, SpatialOps, UpsampleOps,
+    conv2d_batch_norm_eval, upsample_bilinear2x, AttentionOps, BatchNormMode, BatchNormOps,
+    Epilogue, Float, Image, OpError, SpatialOps, UpsampleOps,
 };
 use dfdx::nn::modules::BatchNorm2D;
 use dfdx::prelude::{
@@ -149,55 +149,59 @@ pub fn upsample<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
 ///
 /// - `OwnedTape` (train): BatchNorm uses the batch statistics and updates its running mean and
 ///   variance (momentum 0.1, unbiased variance, as PyTorch); gradients are recorded.
-/// - `NoneTape` (eval): BatchNorm uses the running statistics; the model is not modified, so
-///   eval outputs are deterministic and each image's output is independent of its batch.
+/// - `NoneTape` (eval): BatchNorm uses the running statistics, folded into the convolution
+///   before it; the model is not modified, so eval outputs are deterministic and each image's
+///   output is independent of its batch.
 pub trait Mode<E: Float, D: Backend<E>>: Tape<E, D> + 'static {
-    /// How `norm` normalises in this mode.
-    fn batch_norm_mode<const C: usize>(
-        norm: &mut BatchNorm2D<C, E, D>,
-    ) -> BatchNormMode<'_, C, E, D>;
+    /// `epilogue(batch_norm(conv(x)))` in this mode (see [`conv_batch_norm`]).
+    fn conv_batch_norm<const I: usize, const O: usize, const K: usize>(
+        conv: &Conv<I, O, K, E, D>,
+        norm: &mut BatchNorm2D<O, E, D>,
+        x: Image<I, E, D, Self>,
+        epilogue: Epilogue<Image<O, E, D, Self>>,
+    ) -> Result<Image<O, E, D, Self>>;
 }
 
 impl<E: Float, D: Backend<E>> Mode<E, D> for NoneTape {
-    fn batch_norm_mode<const C: usize>(
-        norm: &mut BatchNorm2D<C, E, D>,
-    ) -> BatchNormMode<'_, C, E, D> {
-        BatchNormMode::Eval(norm)
+    fn conv_batch_norm<const I: usize, const O: usize, const K: usize>(
+        conv: &Conv<I, O, K, E, D>,
+        norm: &mut BatchNorm2D<O, E, D>,
+        x: Image<I, E, D>,
+        epilogue: Epilogue<Image<O, E, D>>,
+    ) -> Result<Image<O, E, D>> {
+        conv2d_batch_norm_eval(x, &conv.weight, Some(&conv.bias), norm, epilogue)
     }
 }
 
 impl<E: Float, D: Backend<E>> Mode<E, D> for OwnedTape<E, D> {
-    fn batch_norm_mode<const C: usize>(
-        norm: &mut BatchNorm2D<C, E, D>,
-    ) -> BatchNormMode<'_, C, E, D> {
-        BatchNormMode::Train(norm)
+    fn conv_batch_norm<const I: usize, const O: usize, const K: usize>(
+        conv: &Conv<I, O, K, E, D>,
+        norm: &mut BatchNorm2D<O, E, D>,
+        x: Image<I, E, D, Self>,
+        epilogue: Epilogue<Image<O, E, D, Self>>,
+    ) -> Result<Image<O, E, D, Self>> {
+        D::try_batch_norm2d(conv.forward(x)?, BatchNormMode::Train(norm), epilogue)
     }
 }
 
-/// Batch normalisation of `x` with `norm`, in the mode of `x`'s tape (see [`Mode`]).
-pub fn batch_norm<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
-    norm: &mut BatchNorm2D<C, E, D>,
-    x: Image<C, E, D, T>,
-) -> Result<Image<C, E, D, T>> {
-    batch_norm2d(x, T::batch_norm_mode(norm))
-}
-
-/// `relu(batch_norm(x))`, one fused op (see [`batch_norm`]).
-pub fn batch_norm_relu<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
-    norm: &mut BatchNorm2D<C, E, D>,
-    x: Image<C, E, D, T>,
-) -> Result<Image<C, E, D, T>> {
-    batch_norm2d_relu(x, T::batch_norm_mode(norm))
-}
-
-/// `relu(batch_norm(x) + shortcut)`, the end of a residual pair, one fused op (see
-/// [`batch_norm`]).
-pub fn batch_norm_add_relu<const C: usize, E: Float, D: Backend<E>, T: Mode<E, D>>(
-    norm: &mut BatchNorm2D<C, E, D>,
-    x: Image<C, E, D, T>,
-    shortcut: Image<C, E, D, T>,
-) -> Result<Image<C, E, D, T>> {
-    batch_norm2d_add_relu(x, shortcut, T::batch_norm_mode(norm))
+/// `epilogue(batch_norm(conv(x)))`: a convolution, its BatchNorm and what follows it (nothing,
+/// a ReLU, or adding a shortcut and a ReLU), in the mode of `x`'s tape (see [`Mode`]). In
+/// training, the convolution, then the batch norm with its epilogue fused; in evaluation, one
+/// op with the batch norm folded into the convolution and the epilogue in its output tiles.
+pub fn conv_batch_norm<
+    const I: usize,
+    const O: usize,
+    const K: usize,
+    E: Float,
+    D: Backend<E>,
+    T: Mode<E, D>,
+>(
+    conv: &Conv<I, O, K, E, D>,
+    norm: &mut BatchNorm2D<O, E, D>,
+    x: Image<I, E, D, T>,
+    epilogue: Epilogue<Image<O, E, D, T>>,
+) -> Result<Image<O, E, D, T>> {
+    T::conv_batch_norm(conv, norm, x, epilogue)
 }
 
 /// A batch of images whose channel count is known only at run time (a concatenation).

@@ -5,11 +5,8 @@
 //! shortcut) are separate types so that the reusable-convolution block can share the first
 //! across passes and give each pass its own second.
 
-use super::{
-    batch_norm, batch_norm_add_relu, batch_norm_relu, tensor_collection, Backend, Block, Conv1x1,
-    Conv3x3, Mode, Result,
-};
-use crate::ops::{Float, Image, OpError};
+use super::{conv_batch_norm, tensor_collection, Backend, Block, Conv1x1, Conv3x3, Mode, Result};
+use crate::ops::{Epilogue, Float, Image, OpError};
 use dfdx::nn::modules::BatchNorm2D;
 use dfdx::prelude::{
     Const, Device, Dtype, ModuleVisitor, RealizeTo, Storage, TensorCollection, WithEmptyTape,
@@ -63,7 +60,12 @@ pub struct ResidualPair<const I: usize, const O: usize, E: Dtype, D: Storage<E>>
 impl<const I: usize, const O: usize, E: Float, D: Backend<E>> Shortcut<I, O, E, D> {
     fn forward<T: Mode<E, D>>(&mut self, x: Image<I, E, D, T>) -> Result<Image<O, E, D, T>> {
         match &mut self.projection {
-            Some(projection) => batch_norm(&mut projection.norm, projection.conv.forward(x)?),
+            Some(projection) => conv_batch_norm(
+                &projection.conv,
+                &mut projection.norm,
+                x,
+                Epilogue::Identity,
+            ),
             None => x
                 .try_realize::<(usize, Const<O>, usize, usize)>()
                 .map_err(|_| OpError::Device(format!("identity shortcut from {I} to {O}"))),
@@ -73,17 +75,16 @@ impl<const I: usize, const O: usize, E: Float, D: Backend<E>> Shortcut<I, O, E, 
 
 impl<const I: usize, const O: usize, E: Float, D: Backend<E>> ConvPair<I, O, E, D> {
     /// conv, BN, ReLU, conv, BN, add the shortcut, ReLU; with the per-use parts `norms`.
-    /// Each BN runs fused with what follows it (ReLU; shortcut addition and ReLU).
+    /// Each BN runs fused with what follows it (ReLU; shortcut addition and ReLU), and in
+    /// evaluation with the convolution before it too.
     pub fn forward<T: Mode<E, D>>(
         &self,
         norms: &mut PairNorms<I, O, E, D>,
         x: Image<I, E, D, T>,
     ) -> Result<Image<O, E, D, T>> {
         let shortcut = norms.shortcut.forward(x.with_empty_tape())?;
-        let x = self.conv1.forward(x)?;
-        let x = batch_norm_relu(&mut norms.bn1, x)?;
-        let x = self.conv2.forward(x)?;
-        batch_norm_add_relu(&mut norms.bn2, x, shortcut)
+        let x = conv_batch_norm(&self.conv1, &mut norms.bn1, x, Epilogue::Relu)?;
+        conv_batch_norm(&self.conv2, &mut norms.bn2, x, Epilogue::AddRelu(shortcut))
     }
 }
 

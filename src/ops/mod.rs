@@ -15,6 +15,7 @@
 pub mod attention;
 pub mod batch_norm;
 pub mod conv;
+pub mod conv_batch_norm;
 pub mod pool;
 pub mod profile;
 mod simd;
@@ -31,6 +32,7 @@ pub use batch_norm::{
     batch_norm2d, batch_norm2d_add_relu, batch_norm2d_relu, BatchNormMode, BatchNormOps, Epilogue,
 };
 pub use conv::{conv2d, conv2d_with, ConvAlgorithm, ConvOps, ConvShape};
+pub use conv_batch_norm::{conv2d_batch_norm_eval, ConvBatchNormOps};
 pub use pool::{max_pool2x2, PoolOps};
 pub use simd::{instruction_set_name, measured_fma_peak_gflops};
 pub use upsample::{upsample_bilinear2x, UpsampleOps};
@@ -156,8 +158,8 @@ impl Float for f32 {}
 impl Float for f64 {}
 
 /// Devices that run our spatial ops, convolution and max-pooling.
-pub trait SpatialOps<E: Float>: ConvOps<E> + PoolOps<E> {}
-impl<E: Float, D: ConvOps<E> + PoolOps<E>> SpatialOps<E> for D {}
+pub trait SpatialOps<E: Float>: ConvOps<E> + ConvBatchNormOps<E> + PoolOps<E> {}
+impl<E: Float, D: ConvOps<E> + ConvBatchNormOps<E> + PoolOps<E>> SpatialOps<E> for D {}
 
 /// A tensor's elements in row-major order. Unlike dfdx's `as_vec` (which panics there), also
 /// for tensors without elements, such as the 0-unit channel-attention MLP of width-4 models.

@@ -292,7 +292,9 @@ pub fn measured_fma_peak_gflops(iterations: usize) -> f64 {
     let started = std::time::Instant::now();
     let sums = rayon::broadcast(|_| dispatch(FmaChains { iterations }));
     let seconds = started.elapsed().as_secs_f64();
-    let (lanes, chains) = sums.first().map_or((0, 0), |&(_, lanes, chains)| (lanes, chains));
+    let (lanes, chains) = sums
+        .first()
+        .map_or((0, 0), |&(_, lanes, chains)| (lanes, chains));
     // The sums are used so that the chains cannot be optimised away.
     let flops = if sums.iter().all(|&(sum, _, _)| sum.is_finite()) {
         (sums.len() * iterations * chains * lanes * 2) as f64

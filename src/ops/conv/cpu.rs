@@ -2,7 +2,8 @@
 //! the tape helper.
 
 use super::composed::composed_conv2d;
-use super::{check_kernel, direct, ConvAlgorithm, ConvOps, ConvShape};
+use super::direct::{self, Finish};
+use super::{check_kernel, ConvAlgorithm, ConvOps, ConvShape};
 use crate::ops::profile::{timed, Work};
 use crate::ops::tape::{Backward, Input, OpTape};
 use crate::ops::{Bias, ConvWeight, DeviceKind, Float, Image, OpError};
@@ -45,7 +46,7 @@ fn direct_conv2d<E: Float, const K: usize>(
 ) -> (Vec<E>, Backward<E, 3>) {
     let bias_values = bias.as_ref().map(|b| b.values.as_slice());
     let out = timed(Work::ConvForward, || {
-        direct::conv2d_forward::<E, K>(shape, &x.values, &weight.values, bias_values)
+        direct::conv2d_forward::<E, K>(shape, &x.values, &weight.values, bias_values, Finish::Store)
     });
     let (input, weight_values, with_bias) = (x.values, weight.values, bias.is_some());
     let gradients = [

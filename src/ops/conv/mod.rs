@@ -6,7 +6,7 @@
 
 pub mod composed;
 mod cpu;
-mod direct;
+pub(super) mod direct;
 pub mod reference;
 #[cfg(test)]
 mod tests;
@@ -45,13 +45,13 @@ impl ConvShape {
     }
 
     /// The output's shape.
-    fn output<const O: usize>(&self) -> (usize, Const<O>, usize, usize) {
+    pub(crate) fn output<const O: usize>(&self) -> (usize, Const<O>, usize, usize) {
         (self.batch, Const, self.height, self.width)
     }
 }
 
 /// Same padding (K / 2 on each side) keeps the image size only for odd kernels.
-fn check_kernel(kernel: usize) -> Result<(), OpError> {
+pub(crate) fn check_kernel(kernel: usize) -> Result<(), OpError> {
     if kernel.is_multiple_of(2) {
         return Err(OpError::EvenKernel(kernel));
     }

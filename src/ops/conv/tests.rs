@@ -279,7 +279,7 @@ fn check_direct<E: Float, const K: usize>(shape: ConvShape, tolerance: f64) {
         );
     };
     close(
-        &direct::conv2d_forward::<E, K>(shape, &input, &weight, Some(&bias)),
+        &direct::conv2d_forward::<E, K>(shape, &input, &weight, Some(&bias), direct::Finish::Store),
         &reference::conv2d_forward(shape, &input, &weight, Some(&bias)),
         "output",
     );

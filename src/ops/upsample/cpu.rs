@@ -28,7 +28,9 @@ fn upsample_bilinear2x_on_host<E: Float>(
     let plane = Plane::<E>::new(shape.height, shape.width);
     let out = plane.upsample(&x.values);
     let backward = Backward::new([Some(x.gradient)], move |grad_out, [grad_x]| {
-        timed(Work::Upsampling, || plane.add_input_gradient(grad_out, grad_x));
+        timed(Work::Upsampling, || {
+            plane.add_input_gradient(grad_out, grad_x)
+        });
     });
     (out, backward)
 }
