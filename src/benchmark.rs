@@ -31,6 +31,8 @@ pub struct BenchConfig {
     pub size: usize,
     /// Timed runs per measurement, after one warm-up run.
     pub steps: usize,
+    /// Where the model runs (the FMA peak and the convolution shapes are the CPU's).
+    pub device: DeviceKind,
 }
 
 /// Why a benchmark could not run.
@@ -109,6 +111,7 @@ pub struct ConvSpeed {
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
     pub machine: Machine,
+    pub device: DeviceKind,
     pub model: ModelName,
     pub batch: usize,
     pub size: usize,
@@ -138,7 +141,7 @@ pub fn run(
             return Err(BenchError::Zero { what });
         }
     }
-    let mut detector = build(config.model, DeviceKind::Cpu, 0)?;
+    let mut detector = build(config.model, config.device, 0)?;
     let multiple = detector.size_multiple();
     if config.size == 0 || !config.size.is_multiple_of(multiple) {
         return Err(BenchError::Size {
@@ -188,10 +191,16 @@ pub fn run(
         Ok((times.total(), profile::since(&before), Some(times)))
     })?;
 
-    progress("convolution shapes");
-    let conv_shapes = conv_shapes(config.batch, steps, machine.fma_peak_gflops)?;
+    let conv_shapes = match config.device {
+        DeviceKind::Cpu => {
+            progress("convolution shapes");
+            conv_shapes(config.batch, steps, machine.fma_peak_gflops)?
+        }
+        DeviceKind::Cuda => Vec::new(),
+    };
     Ok(BenchReport {
         machine,
+        device: config.device,
         model: config.model,
         batch: config.batch,
         size: config.size,

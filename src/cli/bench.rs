@@ -1,9 +1,9 @@
-//! `rrcanet bench`: training-step and inference speed on the CPU, with a per-op breakdown,
-//! peak memory and the fraction of the machine's FMA peak per convolution shape.
+//! `rrcanet bench`: training-step and inference speed, with a per-op breakdown (our CPU ops),
+//! peak memory and the fraction of the machine's FMA peak per convolution shape (CPU).
 
 use clap::Args;
 use rrcanet::benchmark::{self, BenchConfig, BenchReport, Part};
-use rrcanet::model::ModelName;
+use rrcanet::model::{DeviceKind, ModelName};
 
 /// Arguments of `rrcanet bench`.
 #[derive(Args, Debug)]
@@ -20,6 +20,11 @@ pub struct BenchArgs {
     /// Timed runs per measurement, after one warm-up run; the median is reported.
     #[arg(long, default_value_t = 5)]
     steps: usize,
+    /// cpu, or cuda (needs a build with --features cuda); default: cuda when built with it
+    /// and a GPU answers, else cpu. On cuda, peak memory is the host's and the breakdown
+    /// counts only the host copies.
+    #[arg(long)]
+    device: Option<DeviceKind>,
     /// Print the report as JSON (train_step_ms, infer_b1_ms, ..., breakdown) on stdout.
     #[arg(long)]
     json: bool,
@@ -32,6 +37,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         batch: args.batch,
         size: args.size,
         steps: args.steps,
+        device: super::chosen_device(args.device),
     };
     let report = benchmark::run(&config, &mut |step| eprintln!("bench: {step}"))?;
     if args.json {
@@ -49,8 +55,8 @@ fn print_report(report: &BenchReport) {
         machine.cpu, machine.instruction_set, machine.threads, machine.fma_peak_gflops
     );
     println!(
-        "{}, median of {} runs after a warm-up; peak resident memory in brackets",
-        report.model, report.steps
+        "{} on {}, median of {} runs after a warm-up; peak resident memory in brackets",
+        report.model, report.device, report.steps
     );
     let memory = &report.peak_rss_mb;
     let size = report.size;
@@ -87,8 +93,11 @@ fn print_report(report: &BenchReport) {
     print_breakdown("training step", &report.breakdown.train_step);
     print_breakdown("inference, batch 1", &report.breakdown.infer_b1);
     print_breakdown("inference, batch 8", &report.breakdown.infer_b8);
+    if report.conv_shapes.is_empty() {
+        return;
+    }
     println!(
-        "3x3 convolutions at batch {} (forward + both gradients):",
+        "3x3 convolutions on the CPU at batch {} (forward + both gradients):",
         report.batch
     );
     for conv in &report.conv_shapes {

@@ -44,9 +44,10 @@ pub struct EvalArgs {
     /// Print one JSON object (the keys of `rrcanet metrics --json`).
     #[arg(long)]
     json: bool,
-    /// cpu, or cuda (needs a build with --features cuda).
-    #[arg(long, default_value_t = DeviceKind::Cpu)]
-    device: DeviceKind,
+    /// cpu, or cuda (needs a build with --features cuda); default: cuda when built with it
+    /// and a GPU answers, else cpu.
+    #[arg(long)]
+    device: Option<DeviceKind>,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -105,7 +106,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         };
         base.join(format!("eval-{}", args.part))
     });
-    let loaded = rrcanet::model::load(&args.checkpoint, args.device)?;
+    let loaded = rrcanet::model::load(&args.checkpoint, super::chosen_device(args.device))?;
     let report = rrcanet::inference::evaluate(
         loaded.detector.as_ref(),
         &loaded.checkpoint,

@@ -23,9 +23,10 @@ pub struct InferArgs {
     /// A pixel is a target where its probability exceeds this.
     #[arg(long, default_value_t = 0.5)]
     threshold: f32,
-    /// cpu, or cuda (needs a build with --features cuda).
-    #[arg(long, default_value_t = DeviceKind::Cpu)]
-    device: DeviceKind,
+    /// cpu, or cuda (needs a build with --features cuda); default: cuda when built with it
+    /// and a GPU answers, else cpu.
+    #[arg(long)]
+    device: Option<DeviceKind>,
     /// Images larger than this are predicted in tiles of TILE x TILE pixels (a multiple of
     /// the model's size multiple); memory stays bounded for any image size.
     #[arg(long, value_name = "TILE", default_value_t = Tiling::default().tile,
@@ -72,7 +73,7 @@ fn input_files(input: &PathBuf) -> anyhow::Result<Vec<PathBuf>> {
 
 pub fn run(args: InferArgs) -> anyhow::Result<()> {
     let files = input_files(&args.input)?;
-    let loaded = rrcanet::model::load(&args.checkpoint, args.device)?;
+    let loaded = rrcanet::model::load(&args.checkpoint, super::chosen_device(args.device))?;
     let tiling = Tiling {
         tile: args.tile,
         overlap: args.overlap,

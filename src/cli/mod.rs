@@ -15,6 +15,7 @@ mod synth;
 mod train;
 
 use clap::{Parser, Subcommand};
+use rrcanet::model::DeviceKind;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -46,12 +47,22 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Run a traditional baseline (top-hat, max-median, MPCM, IPI) and score it as eval does.
     Baseline(baseline::BaselineArgs),
-    /// Time a training step and inference on the CPU, with a per-op breakdown.
+    /// Time a training step and inference, with a per-op breakdown and peak memory.
     Bench(bench::BenchArgs),
     /// Import the authors' PyTorch RRCANet weights (safetensors) as a checkpoint.
     Import(pytorch::ImportArgs),
     /// Export a checkpoint as the authors' PyTorch RRCANet weights (safetensors).
     Export(pytorch::ExportArgs),
+}
+
+/// The device named by `--device`, or the default (CUDA when this build has it and a GPU
+/// answers, else the CPU) with a one-line note on stderr saying why.
+fn chosen_device(named: Option<DeviceKind>) -> DeviceKind {
+    named.unwrap_or_else(|| {
+        let (device, reason) = rrcanet::model::default_device();
+        eprintln!("device: {device} ({reason}; --device picks one)");
+        device
+    })
 }
 
 /// The value parser of `--input-channels`: 1 or 3.

@@ -117,8 +117,9 @@ pub struct TrainArgs {
         "input_channels", "init_from",
     ])]
     resume: Option<PathBuf>,
-    /// cpu (the default for a new run), or cuda (needs a build with --features cuda); with
-    /// --resume: the device to continue on (default: the run's).
+    /// cpu, or cuda (needs a build with --features cuda); default for a new run: cuda when
+    /// built with it and a GPU answers, else cpu; with --resume: the device to continue on
+    /// (default: the run's).
     #[arg(long)]
     device: Option<DeviceKind>,
     /// For tests: behave as if Ctrl-C came during batch N of this session.
@@ -234,7 +235,7 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         } else {
             Some(0.01)
         },
-        device: args.device.unwrap_or(DeviceKind::Cpu),
+        device: super::chosen_device(args.device),
         dataset_fingerprint: None,
         input_channels: args
             .input_channels

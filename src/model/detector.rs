@@ -186,6 +186,28 @@ pub fn build_for_input(
     }
 }
 
+/// The device a run takes when none is named, and why: CUDA when this build has it and a GPU
+/// answers, else the CPU.
+pub fn default_device() -> (DeviceKind, &'static str) {
+    if !cfg!(feature = "cuda") {
+        (DeviceKind::Cpu, "this build has no CUDA support")
+    } else if cuda_present() {
+        (DeviceKind::Cuda, "a CUDA GPU answered")
+    } else {
+        (DeviceKind::Cpu, "no CUDA GPU answered")
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_present() -> bool {
+    dfdx::prelude::Cuda::try_seed_from_u64(0).is_ok()
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_present() -> bool {
+    false
+}
+
 #[cfg(feature = "cuda")]
 fn cuda(
     name: ModelName,

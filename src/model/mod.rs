@@ -22,8 +22,8 @@ pub use checkpoint::{
 pub use configs::ModelName;
 pub use cost::Tally;
 pub use detector::{
-    build, build_for_input, checkpoint_file, load, Detector, DetectorError, DeviceKind, Images,
-    Loaded, ModelCost, NonFinite, StepTimes,
+    build, build_for_input, checkpoint_file, default_device, load, Detector, DetectorError,
+    DeviceKind, Images, Loaded, ModelCost, NonFinite, StepTimes,
 };
 pub use unet::{
     Decode, DeepestLevel, FusionDecoder, Gather, Level, Pyramid, ReusableConcatenation,
