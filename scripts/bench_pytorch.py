@@ -9,9 +9,11 @@ Measures, after one warm-up run each, the median of `--steps` runs of:
 - infer_512_ms, infer_1024_ms: one 512 x 512 and one 1024 x 1024 image.
 Peak resident memory of each measurement (`peak_rss_mb`, MiB) is the process's VmHWM, reset
 before each through /proc/self/clear_refs; measurements run in order of growing memory, as ours.
+With `--device cuda` every run ends with torch.cuda.synchronize() and `peak_gpu_mb` adds
+torch.cuda.max_memory_allocated per measurement.
 
 Usage: bench_pytorch.py --authors RRCA-Net/model [--model r18] [--batch 8] [--size 256]
-                        [--steps 5] [--threads 2]
+                        [--steps 5] [--threads 2] [--device cpu|cuda]
 """
 import argparse
 import json
@@ -38,16 +40,27 @@ def peak_rss_mb():
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def measure(run, steps):
-    """Median milliseconds of `steps` runs after one warm-up, and the peak RSS meanwhile."""
+def measure(run, steps, device):
+    """Median milliseconds of `steps` runs after one warm-up, the peak RSS meanwhile and, on
+    CUDA, the peak of allocated GPU memory (MiB)."""
+    cuda = device.type == "cuda"
+
+    def timed_run():
+        run()
+        if cuda:
+            torch.cuda.synchronize()
+
     reset_peak_rss()
-    run()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    timed_run()
     times = []
     for _ in range(steps):
         started = time.perf_counter()
-        run()
+        timed_run()
         times.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(times), peak_rss_mb()
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
+    return statistics.median(times), peak_rss_mb(), gpu
 
 
 def masks(batch, size):
@@ -69,7 +82,9 @@ def main():
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
+    device = torch.device(args.device)
 
     sys.path.insert(0, os.path.abspath(args.authors))
     from loss import DicepolyTopK  # noqa: E402  (the authors' modules)
@@ -79,10 +94,10 @@ def main():
     torch.manual_seed(0)
     model = RRCANet(num_classes=1, input_channels=3, block=Res_block, num_blocks=BLOCKS[args.model],
                     iterations=2, num_layers=4, multiplier=1.0, integrate="True",
-                    deep_supervision="False")
+                    deep_supervision="False").to(device)
     optimizer = torch.optim.Adagrad(model.parameters(), lr=0.05)
-    images = torch.randn(args.batch, 3, args.size, args.size)
-    labels = masks(args.batch, args.size)
+    images = torch.randn(args.batch, 3, args.size, args.size, device=device)
+    labels = masks(args.batch, args.size).to(device)
 
     def train_step():
         model.train()
@@ -92,7 +107,7 @@ def main():
         optimizer.step()
 
     def infer(batch, size):
-        x = torch.randn(batch, 3, size, size)
+        x = torch.randn(batch, 3, size, size, device=device)
 
         def run():
             model.eval()
@@ -100,17 +115,20 @@ def main():
                 model(x)
         return run
 
-    results, peaks = {}, {}
+    results, peaks, gpu_peaks = {}, {}, {}
     plan = [("infer_b1_ms", infer(1, args.size)), ("infer_512_ms", infer(1, 512)),
             ("infer_b8_ms", infer(args.batch, args.size)), ("infer_1024_ms", infer(1, 1024)),
             ("train_step_ms", train_step)]
     for key, run in plan:
-        results[key], peaks[key] = measure(run, args.steps)
+        results[key], peaks[key], gpu_peaks[key] = measure(run, args.steps, device)
     print(json.dumps({
         "implementation": "pytorch", "torch": torch.__version__, "threads": args.threads,
+        "device": args.device,
         "model": args.model, "batch": args.batch, "size": args.size, "steps": args.steps,
         **{k: round(v, 2) for k, v in results.items()},
         "peak_rss_mb": {k: round(v, 1) for k, v in peaks.items()},
+        **({"peak_gpu_mb": {k: round(v, 1) for k, v in gpu_peaks.items()}}
+           if args.device == "cuda" else {}),
     }))
 
 

@@ -26,10 +26,13 @@ cuda_env_main() {
     root=$wheel_dir/nvidia/cu13
     stub_dir=$prefix/stubs
 
+    # nvcc, its compiler back end (nvvm, whose PTX version ptxas must know) and its headers
+    # (crt) of one release: unpinned, pip takes the newest nvvm and ptxas refuses its PTX.
     if [ ! -x "$root/bin/nvcc" ]; then
         echo "cuda-env: installing the CUDA 13 wheels into $wheel_dir" >&2
         "$python" -m pip install --quiet --target "$wheel_dir" \
-            "nvidia-cuda-nvcc==13.2.*" "nvidia-cuda-runtime==13.2.*" \
+            "nvidia-cuda-nvcc==13.2.*" "nvidia-nvvm==13.2.*" "nvidia-cuda-crt==13.2.*" \
+            "nvidia-cuda-runtime==13.2.*" \
             "nvidia-cuda-nvrtc==13.2.*" "nvidia-cuda-cccl==13.*" "nvidia-cublas==13.*" \
             "nvidia-curand==10.*" || { echo "cuda-env: pip failed" >&2; return 1; }
     fi
