@@ -13,6 +13,12 @@ exec > >(tee "$out/log.txt") 2>&1
 # The CUDA 13 libraries (cuBLAS, cuRAND, NVRTC) of PyTorch's nvidia wheels.
 libraries=$(python3 -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13", "lib"))')
 export LD_LIBRARY_PATH=$libraries${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# The CUDA headers at the path the binary's run-time kernel compilation looks in (see
+# gpu-prepare.sh): PyTorch's wheels ship them beside the libraries.
+include_dir=$(cat .gpu/include-dir.txt)
+if [ ! -e "$include_dir" ]; then
+    mkdir -p "$(dirname "$include_dir")" && ln -s "$(dirname "$libraries")/include" "$include_dir"
+fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 nvidia-smi --query-gpu=timestamp,memory.used --format=csv,noheader -lms 200 > "$out/gpu-memory.csv" &
 poller=$!

@@ -29,6 +29,9 @@ strip -o .gpu/cuda_agreement "$test_binary"
 gzip -9 .gpu/rrcanet .gpu/cuda_agreement
 cp -r "$sirst" .gpu/sirst
 cp "$authors"/*.py .gpu/authors/
+# dfdx compiles its concat and reshape kernels at run time with NVRTC, with this build's
+# include folder fixed in the binary: gpu-check.sh makes that path there.
+echo "$CUDA_ROOT/include" > .gpu/include-dir.txt
 du -sh .gpu
 # The device tool carries the working tree and .gpu together, at most 64 MiB.
 size=$(( $(du -sm .gpu | cut -f1) + $(git ls-files -z | du -cm --files0-from=- | tail -1 | cut -f1) ))
