@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rrcanet::metrics::{Connectivity, MetricsAccumulator, MetricsConfig, RegionLabeller};
+use rrcanet::metrics::{Connectivity, MetricsAccumulator, MetricsConfig, RegionLabeller, RocSweep};
 use std::hint::black_box;
 
 const SIZE: usize = 256;
@@ -54,14 +54,15 @@ fn bench_metrics(c: &mut Criterion) {
             }
         })
     });
-    for (name, roc_bins) in [
+    for (name, roc) in [
         ("accumulate", None),
-        ("accumulate_with_roc_10_bins", Some(10)),
+        ("accumulate_with_roc_10_bins", Some(RocSweep::Bins(10))),
+        ("accumulate_with_roc_logit_sweep", Some(RocSweep::Logit)),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let config = MetricsConfig {
-                    roc_bins,
+                    roc,
                     ..MetricsConfig::default()
                 };
                 let mut metrics = MetricsAccumulator::new(config).unwrap();

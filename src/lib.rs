@@ -11,6 +11,7 @@
 pub mod atomic_file;
 pub mod baselines;
 pub mod benchmark;
+pub mod compare;
 pub mod data;
 pub mod inference;
 pub mod loss;
@@ -20,5 +21,7 @@ pub mod names;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod plots;
+pub mod progress;
 pub mod tensor_file;
 pub mod train;

@@ -42,7 +42,10 @@ fn batch(channels: usize) -> (Vec<f32>, Vec<f32>) {
 /// `actual` within TOLERANCE x (largest |expected|) of `expected`, element by element.
 fn assert_agree(actual: &[f32], expected: &[f32], what: &str) {
     assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
-    let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    let scale = expected
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+        .max(1e-6);
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
         assert!(
             (a - e).abs() <= TOLERANCE * scale,

@@ -6,8 +6,12 @@
 
 use super::{Baseline, BaselineError, Plane, Threshold};
 use crate::data::Dataset;
-use crate::inference::outputs;
-use crate::metrics::{Compatibility, MetricsAccumulator, MetricsConfig, RocCurve, Summary};
+use crate::inference::dataset_name;
+use crate::inference::outputs::{EvaluationFolder, OverlayPlanes};
+use crate::metrics::{
+    Compatibility, MetricsAccumulator, MetricsConfig, RocCurve, RocSweep, Summary,
+};
+use crate::progress::Progress;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -34,24 +38,18 @@ pub struct BaselineReport {
     pub milliseconds_per_image: f64,
 }
 
-fn create_dir(path: &Path) -> Result<(), BaselineError> {
-    std::fs::create_dir_all(path).map_err(|source| BaselineError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// Runs `baseline` with `threshold` on every image of split `part` of `dataset` (images in
-/// parallel), with a ROC sweep of `roc_bins` thresholds; when `out` is given, writes there
-/// `metrics.json`, `roc.csv`, `roc.png`, the masks under `masks/` and overlays (prediction
-/// red, ground truth green) under `overlays/`.
+/// parallel), with the ROC sweep `roc`; when `out` is given, writes there what
+/// [`EvaluationFolder`] holds (metrics.json, roc.csv, roc.png, gallery.png, masks/,
+/// overlays/). `progress` is told of each saliency map computed.
 pub fn evaluate(
     baseline: &Baseline,
     threshold: Threshold,
     dataset: &Dataset,
     part: &str,
-    roc_bins: usize,
+    roc: RocSweep,
     out: Option<&Path>,
+    progress: &dyn Progress,
 ) -> Result<BaselineReport, BaselineError> {
     let indices = dataset
         .split(part)
@@ -60,10 +58,7 @@ pub fn evaluate(
             scheme: dataset.scheme.name.clone(),
             part: part.to_string(),
         })?;
-    if let Some(out) = out {
-        create_dir(&out.join("masks"))?;
-        create_dir(&out.join("overlays"))?;
-    }
+    let mut folder = out.map(EvaluationFolder::create).transpose()?;
     let binary = |compatibility| MetricsConfig {
         compatibility,
         ..MetricsConfig::default()
@@ -71,10 +66,11 @@ pub fn evaluate(
     let mut corrected = MetricsAccumulator::new(binary(Compatibility::Corrected))?;
     let mut legacy = MetricsAccumulator::new(binary(Compatibility::Legacy))?;
     let mut sweep = MetricsAccumulator::new(MetricsConfig {
-        roc_bins: Some(roc_bins),
+        roc: Some(roc),
         ..binary(Compatibility::Corrected)
     })?;
     let samples = &dataset.samples;
+    progress.start(&format!("{} on {part}", baseline.name()), indices.len());
     let maps: Vec<(Plane, Plane, f64)> = indices
         .par_iter()
         .map(|&index| {
@@ -82,9 +78,12 @@ pub fn evaluate(
             let gray = Plane::new(image.height, image.width, image.luminance())?;
             let start = Instant::now();
             let map = baseline.saliency(&gray);
-            Ok((gray, map, start.elapsed().as_secs_f64()))
+            let elapsed = start.elapsed().as_secs_f64();
+            progress.advance();
+            Ok((gray, map, elapsed))
         })
         .collect::<Result<_, BaselineError>>()?;
+    progress.finish();
     let mut seconds = 0.0;
     for (&index, (gray, map, elapsed)) in indices.iter().zip(&maps) {
         seconds += elapsed;
@@ -93,20 +92,18 @@ pub fn evaluate(
         let target: Vec<bool> = sample.mask.pixels.iter().map(|&p| p != 0).collect();
         let predicted = threshold.segment(map);
         let scores: Vec<f32> = predicted.iter().map(|&p| f32::from(u8::from(p))).collect();
-        corrected.update(&scores, &target, height, width)?;
+        let iou = corrected.update(&scores, &target, height, width)?;
         legacy.update(&scores, &target, height, width)?;
         sweep.update(&map.normalised(), &target, height, width)?;
-        if let Some(out) = out {
-            let name = format!("{}.png", sample.id);
-            outputs::write_mask(&out.join("masks").join(&name), height, width, &predicted)?;
-            outputs::write_overlay(
-                &out.join("overlays").join(&name),
+        if let Some(folder) = &mut folder {
+            let planes = OverlayPlanes {
                 height,
                 width,
-                gray.values(),
-                &predicted,
-                &target,
-            )?;
+                gray: gray.values(),
+                predicted: &predicted,
+                target: &target,
+            };
+            folder.add_image(&sample.id, &planes, iou)?;
         }
     }
     let report = BaselineReport {
@@ -119,21 +116,10 @@ pub fn evaluate(
         roc: sweep.roc().expect("the sweep was configured"),
         milliseconds_per_image: 1e3 * seconds / maps.len().max(1) as f64,
     };
-    if let Some(out) = out {
-        let path = out.join("metrics.json");
-        let json = serde_json::to_string_pretty(&report).map_err(|e| BaselineError::Io {
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        crate::atomic_file::write(&path, json.as_bytes())
-            .map_err(|source| BaselineError::Io { path, source })?;
-        outputs::write_roc_csv(&out.join("roc.csv"), &report.roc)?;
-        let title = format!(
-            "{} on {} ({part})",
-            report.baseline.name(),
-            dataset.root.display()
-        );
-        outputs::write_roc_plot(&out.join("roc.png"), &report.roc, &title)?;
+    if let Some(folder) = folder {
+        let name = report.baseline.name().to_string();
+        let title = format!("{name} on {} ({part})", dataset_name(dataset));
+        folder.finish(&report, &report.roc, &name, &title)?;
     }
     Ok(report)
 }

@@ -1,11 +1,14 @@
 //! `rrcanet baseline`: a model-driven detector (top-hat, max-median, MPCM, IPI) on a dataset
 //! split at native resolution, scored and written out as `rrcanet eval` does.
 
+use super::progress::Bars;
 use super::scores;
 use anyhow::Context;
+use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use rrcanet::baselines::{Baseline, MethodName, Settings, Threshold};
 use rrcanet::data::{Dataset, DatasetOptions};
+use rrcanet::metrics::RocSweep;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -43,9 +46,10 @@ pub struct BaselineArgs {
     /// ipi: the solver stops at this relative residual ||D - A - E|| / ||D|| (0.01).
     #[arg(long, value_name = "T")]
     tolerance: Option<f64>,
-    /// Number of ROC threshold bins over each map scaled to [0, 1].
-    #[arg(long, default_value_t = 10)]
-    roc_bins: usize,
+    /// Sweep the ROC at thresholds i / BINS, i = 0..=BINS, as the reference code does (10)
+    /// (default: 121 thresholds even in logit, fine where Fa is 1e-7 to 1e-3).
+    #[arg(long, value_name = "BINS", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    roc_bins: Option<usize>,
     /// Output folder (default: baselines/<method>-<part>).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -64,12 +68,13 @@ pub fn run(args: BaselineArgs) -> anyhow::Result<()> {
             tolerance: args.tolerance,
         },
     )?;
-    let dataset = Dataset::open(
+    let dataset = Dataset::open_with_progress(
         &args.dataset,
         &DatasetOptions {
             split: args.split.clone(),
             strict: false,
         },
+        &Bars::default(),
     )
     .with_context(|| format!("opening the dataset {}", args.dataset.display()))?;
     for warning in &dataset.warnings {
@@ -84,8 +89,9 @@ pub fn run(args: BaselineArgs) -> anyhow::Result<()> {
         args.threshold,
         &dataset,
         &args.part,
-        args.roc_bins,
+        args.roc_bins.map_or(RocSweep::Logit, RocSweep::Bins),
         Some(&out),
+        &Bars::default(),
     )?;
     let seconds = start.elapsed().as_secs_f64();
     let m = &report.metrics;
@@ -108,7 +114,7 @@ pub fn run(args: BaselineArgs) -> anyhow::Result<()> {
             report.milliseconds_per_image
         );
         println!(
-            "wrote metrics.json, roc.csv, roc.png, masks/ and overlays/ to {}",
+            "wrote metrics.json, roc.csv, roc.png, gallery.png, masks/ and overlays/ to {}",
             out.display()
         );
     }

@@ -50,7 +50,8 @@ pub fn run(args: DatasetArgs) -> anyhow::Result<()> {
         strict: args.strict,
     };
     let start = Instant::now();
-    let dataset = Dataset::open(&args.dataset, &options)?;
+    let dataset =
+        Dataset::open_with_progress(&args.dataset, &options, &super::progress::Bars::default())?;
     let load_seconds = start.elapsed().as_secs_f64();
     let statistics = dataset.statistics();
     let splits: BTreeMap<&str, usize> = dataset

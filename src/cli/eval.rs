@@ -1,12 +1,14 @@
 //! `rrcanet eval`: metrics of a checkpoint on a dataset split, with masks, overlays and the
 //! ROC written to an output folder.
 
+use super::progress::Bars;
 use super::scores;
 use anyhow::Context;
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use rrcanet::data::{Dataset, DatasetOptions};
 use rrcanet::inference::Resolution;
+use rrcanet::metrics::RocSweep;
 use rrcanet::model::DeviceKind;
 use rrcanet::train::RunDirectory;
 use std::path::PathBuf;
@@ -35,9 +37,10 @@ pub struct EvalArgs {
     /// size, else 256).
     #[arg(long, value_name = "SIZE", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     resize: Option<usize>,
-    /// Number of ROC threshold bins (the reference uses 10).
-    #[arg(long, default_value_t = 10)]
-    roc_bins: usize,
+    /// Sweep the ROC at thresholds i / BINS, i = 0..=BINS, as the reference code does (10)
+    /// (default: 121 thresholds even in logit, fine where Fa is 1e-7 to 1e-3).
+    #[arg(long, value_name = "BINS", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    roc_bins: Option<usize>,
     /// Output folder (default: RUN_DIR/eval-<part>, or eval-<part> beside a checkpoint file).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -78,12 +81,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .split
         .clone()
         .or_else(|| run_config.as_ref().and_then(|c| c.split.clone()));
-    let dataset = Dataset::open(
+    let dataset = Dataset::open_with_progress(
         &dataset_dir,
         &DatasetOptions {
             split,
             strict: false,
         },
+        &Bars::default(),
     )
     .with_context(|| format!("opening the dataset {}", dataset_dir.display()))?;
     for warning in &dataset.warnings {
@@ -113,8 +117,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         &dataset,
         &args.part,
         resolution,
-        args.roc_bins,
+        args.roc_bins.map_or(RocSweep::Logit, RocSweep::Bins),
         Some(&out),
+        &Bars::default(),
     )?;
     let m = &report.metrics;
     if args.json {
@@ -131,7 +136,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         );
         scores::print(m, &report.legacy_metrics, &report.roc);
         println!(
-            "wrote metrics.json, roc.csv, roc.png, masks/ and overlays/ to {}",
+            "wrote metrics.json, roc.csv, roc.png, gallery.png, masks/ and overlays/ to {}",
             out.display()
         );
     }

@@ -85,6 +85,7 @@ pub fn run(args: InferArgs) -> anyhow::Result<()> {
         args.threshold,
         tiling,
         args.probabilities,
+        &super::progress::Bars::default(),
     )?;
     let targets: usize = report.detections.iter().map(|d| d.targets.len()).sum();
     println!(

@@ -4,8 +4,8 @@
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use rrcanet::metrics::{
-    evaluate_mask_directories, Compatibility, MetricsConfig, PredictionValues, RocCurve, ScoreKind,
-    Summary,
+    evaluate_mask_directories, Compatibility, MetricsConfig, PredictionValues, RocCurve, RocSweep,
+    ScoreKind, Summary,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -78,7 +78,7 @@ pub fn run(args: MetricsArgs) -> anyhow::Result<()> {
         threshold: args.threshold,
         scores: ScoreKind::Probability,
         compatibility: args.compat.compatibility(),
-        roc_bins: args.roc,
+        roc: args.roc.map(RocSweep::Bins),
     };
     let evaluation =
         evaluate_mask_directories(&args.pred, &args.gt, config).with_context(|| {

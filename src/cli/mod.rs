@@ -4,11 +4,13 @@
 
 mod baseline;
 mod bench;
+mod compare;
 mod dataset;
 mod eval;
 mod infer;
 mod metrics;
 mod params;
+mod progress;
 mod pytorch;
 mod scores;
 mod synth;
@@ -49,6 +51,8 @@ enum Command {
     Baseline(baseline::BaselineArgs),
     /// Time a training step and inference, with a per-op breakdown and peak memory.
     Bench(bench::BenchArgs),
+    /// Evaluations side by side: one results table and their ROC curves on one plot.
+    Compare(compare::CompareArgs),
     /// Import the authors' PyTorch RRCANet weights (safetensors) as a checkpoint.
     Import(pytorch::ImportArgs),
     /// Export a checkpoint as the authors' PyTorch RRCANet weights (safetensors).
@@ -88,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Synth(args) => success(synth::run(args)),
         Command::Baseline(args) => success(baseline::run(args)),
         Command::Bench(args) => success(bench::run(args)),
+        Command::Compare(args) => success(compare::run(args)),
         Command::Import(args) => success(pytorch::import(args)),
         Command::Export(args) => success(pytorch::export(args)),
     };

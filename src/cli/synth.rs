@@ -42,6 +42,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
                 max: args.scr_max,
             },
         ),
+        &super::progress::Bars::default(),
     )?;
     let seconds = start.elapsed().as_secs_f64();
     println!(

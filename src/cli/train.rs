@@ -2,6 +2,7 @@
 //! with progress bars, per-epoch selection metrics, atomic checkpoints, Ctrl-C to stop safely
 //! and `--resume` to continue.
 
+use super::progress::Bars as Progress;
 use anyhow::{bail, Context};
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
@@ -168,7 +169,7 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
                     dir.display()
                 );
             }
-            ensure_synthetic_dataset(&dir, config)
+            ensure_synthetic_dataset(&dir, config, &Progress::default())
                 .with_context(|| format!("preparing the synthetic dataset in {}", dir.display()))?
         }
     };
@@ -358,7 +359,7 @@ impl TrainObserver for Bars {
 
 /// Opens the dataset of `config`, printing its warnings.
 fn open_dataset(config: &TrainConfig) -> anyhow::Result<rrcanet::data::Dataset> {
-    let (dataset, warnings) = rrcanet::train::open_dataset(config)?;
+    let (dataset, warnings) = rrcanet::train::open_dataset(config, &Progress::default())?;
     for warning in warnings {
         eprintln!("warning: {warning}");
     }

@@ -12,6 +12,7 @@ use super::layout::{
 use super::loader::BatchingError;
 use super::resample::resize_nearest;
 use crate::metrics::{Connectivity, RegionLabeller};
+use crate::progress::{Progress, Silent};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
@@ -510,6 +511,15 @@ impl Dataset {
     /// Finds the layout of `root`, checks every split file, image and mask, and decodes
     /// them all (in parallel). Every problem found is reported at once.
     pub fn open(root: &Path, options: &DatasetOptions) -> Result<Dataset, DatasetError> {
+        Self::open_with_progress(root, options, &Silent)
+    }
+
+    /// [`Dataset::open`], telling `progress` of each image and mask pair decoded.
+    pub fn open_with_progress(
+        root: &Path,
+        options: &DatasetOptions,
+        progress: &dyn Progress,
+    ) -> Result<Dataset, DatasetError> {
         let fail = |problems| DatasetError {
             root: root.to_path_buf(),
             problems,
@@ -567,10 +577,16 @@ impl Dataset {
                 });
             }
         }
+        progress.start(&format!("checking {}", root.display()), resolved.len());
         let loaded: Vec<_> = resolved
             .par_iter()
-            .map(|files| load_sample(files, options.strict))
+            .map(|files| {
+                let loaded = load_sample(files, options.strict);
+                progress.advance();
+                loaded
+            })
             .collect();
+        progress.finish();
 
         let mut samples = Vec::with_capacity(loaded.len());
         let mut warnings = Vec::new();

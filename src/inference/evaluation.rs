@@ -2,13 +2,15 @@
 //! reference code's convention, the ROC sweep, and the files a reader looks at (metrics.json,
 //! roc.csv, roc.png, masks, overlays).
 
-use super::{outputs, predict, PredictError};
+use super::outputs::{EvaluationFolder, OverlayPlanes};
+use super::{predict, PredictError};
 use crate::data::resample::resize_bilinear;
 use crate::data::{BatchLoader, Dataset, LoaderConfig, Transform};
 use crate::metrics::{
-    Compatibility, MetricsAccumulator, MetricsConfig, RocCurve, ScoreKind, Summary,
+    Compatibility, MetricsAccumulator, MetricsConfig, RocCurve, RocSweep, ScoreKind, Summary,
 };
 use crate::model::{Detector, ModelName};
+use crate::progress::Progress;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -35,25 +37,19 @@ pub struct EvaluationReport {
     pub roc: RocCurve,
 }
 
-fn create_dir(path: &Path) -> Result<(), PredictError> {
-    std::fs::create_dir_all(path).map_err(|source| PredictError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// Evaluates `detector` (read from `checkpoint`, which the report names) on split `part` of
-/// `dataset` with a ROC sweep of `roc_bins` thresholds; when `out` is given, writes there
-/// `metrics.json`, `roc.csv`, `roc.png`, the predicted masks under `masks/` and overlays
-/// (prediction red, ground truth green) under `overlays/`.
+/// `dataset` with the ROC sweep `roc`; when `out` is given, writes there what
+/// [`EvaluationFolder`] holds (metrics.json, roc.csv, roc.png, gallery.png, masks/,
+/// overlays/). `progress` is told of each image scored.
 pub fn evaluate(
     detector: &dyn Detector,
     checkpoint: &Path,
     dataset: &Dataset,
     part: &str,
     resolution: Resolution,
-    roc_bins: usize,
+    roc: RocSweep,
     out: Option<&Path>,
+    progress: &dyn Progress,
 ) -> Result<EvaluationReport, PredictError> {
     let indices =
         dataset
@@ -82,46 +78,44 @@ pub fn evaluate(
         .enumerate()
         .map(|(i, s)| (s.id.as_str(), i))
         .collect();
-    if let Some(out) = out {
-        create_dir(&out.join("masks"))?;
-        create_dir(&out.join("overlays"))?;
-    }
+    let mut folder = out.map(EvaluationFolder::create).transpose()?;
     let metrics_config = |compatibility| MetricsConfig {
         scores: ScoreKind::Logit,
         compatibility,
         ..Default::default()
     };
     let mut corrected = MetricsAccumulator::new(MetricsConfig {
-        roc_bins: Some(roc_bins),
+        roc: Some(roc),
         ..metrics_config(Compatibility::Corrected)
     })?;
     let mut legacy = MetricsAccumulator::new(metrics_config(Compatibility::Legacy))?;
     let mut config = LoaderConfig::evaluation(1);
     config.transform = transform;
     config.channels = detector.input();
+    progress.start(&format!("evaluating {part}"), indices.len());
     let loader = BatchLoader::new(dataset.samples.clone(), indices, config)?;
     predict(detector, &loader, |prediction| {
         let (width, height) = (prediction.width, prediction.height);
-        corrected.update(&prediction.logits, &prediction.target, height, width)?;
+        let iou = corrected.update(&prediction.logits, &prediction.target, height, width)?;
         legacy.update(&prediction.logits, &prediction.target, height, width)?;
-        if let Some(out) = out {
+        if let Some(folder) = &mut folder {
             let predicted: Vec<bool> = prediction.logits.iter().map(|&x| x > 0.0).collect();
-            let name = format!("{}.png", prediction.id);
-            outputs::write_mask(&out.join("masks").join(&name), height, width, &predicted)?;
             let image = &dataset.samples[by_id[prediction.id.as_str()]].image;
             let gray =
                 resize_bilinear(&image.luminance(), image.height, image.width, height, width);
-            outputs::write_overlay(
-                &out.join("overlays").join(&name),
+            let planes = OverlayPlanes {
                 height,
                 width,
-                &gray,
-                &predicted,
-                &prediction.target,
-            )?;
+                gray: &gray,
+                predicted: &predicted,
+                target: &prediction.target,
+            };
+            folder.add_image(&prediction.id, &planes, iou)?;
         }
+        progress.advance();
         Ok(())
     })?;
+    progress.finish();
     let report = EvaluationReport {
         model: detector.name(),
         checkpoint: checkpoint.to_path_buf(),
@@ -131,14 +125,18 @@ pub fn evaluate(
         legacy_metrics: legacy.summary(),
         roc: corrected.roc().expect("the sweep was configured"),
     };
-    if let Some(out) = out {
-        let path = out.join("metrics.json");
-        let json = serde_json::to_string_pretty(&report).expect("a report serialises");
-        crate::atomic_file::write(&path, json.as_bytes())
-            .map_err(|source| PredictError::Io { path, source })?;
-        outputs::write_roc_csv(&out.join("roc.csv"), &report.roc)?;
-        let title = format!("{} on {} ({})", report.model, dataset.root.display(), part);
-        outputs::write_roc_plot(&out.join("roc.png"), &report.roc, &title)?;
+    if let Some(folder) = folder {
+        let name = report.model.to_string();
+        let title = format!("{name} on {} ({part})", dataset_name(dataset));
+        folder.finish(&report, &report.roc, &name, &title)?;
     }
     Ok(report)
+}
+
+/// The dataset's folder name, for titles.
+pub fn dataset_name(dataset: &Dataset) -> String {
+    dataset.root.file_name().map_or_else(
+        || dataset.root.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    )
 }

@@ -11,6 +11,7 @@ use super::tiles::{predict_tiled, Tiling};
 use super::{outputs, sigmoid, PredictError};
 use crate::data::{image_size, read_image};
 use crate::model::Detector;
+use crate::progress::Progress;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -141,6 +142,7 @@ pub fn infer(
     threshold: f32,
     tiling: Tiling,
     probabilities_wanted: bool,
+    progress: &dyn Progress,
 ) -> Result<InferenceReport, PredictError> {
     if !(0.0..1.0).contains(&threshold) {
         return Err(PredictError::Threshold(threshold));
@@ -176,6 +178,7 @@ pub fn infer(
     }
     let masks = out.join("masks");
     let mut detections = Vec::with_capacity(inputs.len());
+    progress.start("inference", inputs.len());
     for (source, name) in inputs.iter().zip(&names) {
         let image = read_image(source)?;
         let mut probabilities = predict_tiled(detector, &image, tiling)?;
@@ -195,7 +198,9 @@ pub fn infer(
             height,
             targets: detect_targets(&probabilities, height, width, threshold),
         });
+        progress.advance();
     }
+    progress.finish();
     let mut removed_previous_masks = 0;
     for stale in previous.iter().filter(|name| !names.contains(name)) {
         for folder in per_image_folders(out, true) {

@@ -1,9 +1,13 @@
 //! Files written from predictions: binary masks, overlays of prediction and ground truth on
-//! the image, the ROC table and plot. Every file is written atomically.
+//! the image, the ROC table, and an evaluation folder with its plots. Every file is written
+//! atomically.
 
 use crate::atomic_file;
 use crate::metrics::RocCurve;
-use image::{ImageBuffer, Luma, Rgb};
+use crate::plots::gallery::{write_gallery, GalleryTile, WorstImages, TILE};
+use crate::plots::roc::{write_roc, NamedRoc};
+use crate::plots::PlotError;
+use image::{ImageBuffer, Luma, Rgb, RgbImage};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +16,8 @@ use std::path::{Path, PathBuf};
 pub enum OutputError {
     #[error("{path}: {problem}")]
     Write { path: PathBuf, problem: String },
+    #[error(transparent)]
+    Plot(#[from] PlotError),
 }
 
 fn write_error(path: &Path, problem: impl std::fmt::Display) -> OutputError {
@@ -106,38 +112,78 @@ fn on_outline(mask: &[bool], height: usize, width: usize, i: usize) -> bool {
 pub const PREDICTION_COLOUR: [u8; 3] = [255, 40, 40];
 /// Colour of ground-truth outlines.
 pub const GROUND_TRUTH_COLOUR: [u8; 3] = [40, 255, 40];
+/// Colour where both outlines coincide.
+pub const BOTH_COLOUR: [u8; 3] = [255, 255, 40];
 
-/// Writes the gray image (`gray` in [0, 1]) with the outlines of predicted regions in red and
-/// of ground-truth regions in green (yellow where they coincide).
-pub fn write_overlay(
-    path: &Path,
-    height: usize,
-    width: usize,
-    gray: &[f32],
-    predicted: &[bool],
-    target: &[bool],
-) -> Result<(), OutputError> {
-    check_size(
-        path,
-        height,
-        width,
-        &[gray.len(), predicted.len(), target.len()],
-    )?;
-    let image = ImageBuffer::from_fn(width as u32, height as u32, |x, y| {
-        let i = y as usize * width + x as usize;
-        let level = (gray[i].clamp(0.0, 1.0) * 255.0).round() as u8;
-        let (p, t) = (
-            on_outline(predicted, height, width, i),
-            on_outline(target, height, width, i),
-        );
-        Rgb(match (p, t) {
-            (true, true) => [255, 255, 40],
-            (true, false) => PREDICTION_COLOUR,
-            (false, true) => GROUND_TRUTH_COLOUR,
-            (false, false) => [level; 3],
+/// Overlays are scaled up (nearest neighbour, by a whole factor) to at least this many
+/// pixels on their longer side.
+pub const OVERLAY_MIN_SIDE: usize = 512;
+
+/// The image planes an overlay is drawn from, all `height * width`, row-major.
+#[derive(Clone, Copy)]
+pub struct OverlayPlanes<'a> {
+    pub height: usize,
+    pub width: usize,
+    /// Grey levels in [0, 1].
+    pub gray: &'a [f32],
+    pub predicted: &'a [bool],
+    pub target: &'a [bool],
+}
+
+impl OverlayPlanes<'_> {
+    fn check(&self, path: &Path) -> Result<(), OutputError> {
+        let lengths = [self.gray.len(), self.predicted.len(), self.target.len()];
+        check_size(path, self.height, self.width, &lengths)
+    }
+
+    /// The overlay at `out_height` x `out_width` (nearest neighbour): the grey image with
+    /// the outlines of predicted regions in red, of ground-truth regions in green, yellow
+    /// where they coincide, one output pixel wide.
+    pub fn draw(&self, out_height: usize, out_width: usize) -> RgbImage {
+        let source = |i: usize| {
+            let (row, column) = (i / out_width, i % out_width);
+            row * self.height / out_height * self.width + column * self.width / out_width
+        };
+        let scaled = |plane: &[bool]| {
+            (0..out_height * out_width)
+                .map(|i| plane[source(i)])
+                .collect::<Vec<_>>()
+        };
+        let (predicted, target) = (scaled(self.predicted), scaled(self.target));
+        ImageBuffer::from_fn(out_width as u32, out_height as u32, |x, y| {
+            let i = y as usize * out_width + x as usize;
+            let level = (self.gray[source(i)].clamp(0.0, 1.0) * 255.0).round() as u8;
+            let on_prediction = on_outline(&predicted, out_height, out_width, i);
+            let on_target = on_outline(&target, out_height, out_width, i);
+            Rgb(match (on_prediction, on_target) {
+                (true, true) => BOTH_COLOUR,
+                (true, false) => PREDICTION_COLOUR,
+                (false, true) => GROUND_TRUTH_COLOUR,
+                (false, false) => [level; 3],
+            })
         })
-    });
-    write_png(path, &image)
+    }
+
+    /// The overlay scaled by the smallest whole factor that makes its longer side at least
+    /// [`OVERLAY_MIN_SIDE`].
+    pub fn draw_for_viewing(&self) -> RgbImage {
+        let longer = self.height.max(self.width).max(1);
+        let factor = OVERLAY_MIN_SIDE.div_ceil(longer);
+        self.draw(self.height * factor, self.width * factor)
+    }
+
+    /// The overlay fitted into a `side` x `side` square, keeping its aspect ratio.
+    pub fn draw_fitted(&self, side: usize) -> RgbImage {
+        let longer = self.height.max(self.width).max(1);
+        let fitted = |length: usize| (length * side / longer).max(1);
+        self.draw(fitted(self.height), fitted(self.width))
+    }
+}
+
+/// Writes the overlay of `planes`, scaled for viewing, to `path`.
+pub fn write_overlay(path: &Path, planes: &OverlayPlanes) -> Result<(), OutputError> {
+    planes.check(path)?;
+    write_png(path, &planes.draw_for_viewing())
 }
 
 /// Writes the ROC sweep as CSV: threshold, Pd, Fa, pixel TPR, pixel FPR.
@@ -153,93 +199,76 @@ pub fn write_roc_csv(path: &Path, roc: &RocCurve) -> Result<(), OutputError> {
     atomic_file::write(path, text.as_bytes()).map_err(|e| write_error(path, e))
 }
 
-/// Plots the ROC sweep as a PNG: pixel TPR against FPR (with its area) beside Pd against Fa.
-pub fn write_roc_plot(path: &Path, roc: &RocCurve, title: &str) -> Result<(), OutputError> {
-    use plotters::prelude::*;
-    const SIZE: (u32, u32) = (1200, 520);
-    let mut buffer = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
-    register_font();
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, SIZE).into_drawing_area();
-        let failed = |e: &dyn std::fmt::Display| write_error(path, format!("plotting failed: {e}"));
-        root.fill(&WHITE).map_err(|e| failed(&e))?;
-        let root = root
-            .titled(title, ("sans-serif", 22))
-            .map_err(|e| failed(&e))?;
-        let (left, right) = root.split_horizontally(SIZE.0 / 2);
-        let mut pixel = ChartBuilder::on(&left)
-            .caption(
-                format!("pixel ROC (AUC {:.4})", roc.auc),
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.0)
-            .map_err(|e| failed(&e))?;
-        pixel
-            .configure_mesh()
-            .x_desc("false-positive rate")
-            .y_desc("true-positive rate")
-            .draw()
-            .map_err(|e| failed(&e))?;
-        let mut curve: Vec<(f64, f64)> = roc.points.iter().map(|p| (p.fpr, p.tpr)).collect();
-        curve.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        pixel
-            .draw_series(LineSeries::new(curve.iter().copied(), BLUE.stroke_width(2)))
-            .map_err(|e| failed(&e))?;
-        pixel
-            .draw_series(curve.iter().map(|&p| Circle::new(p, 3, BLUE.filled())))
-            .map_err(|e| failed(&e))?;
-
-        let fa_max = roc
-            .points
-            .iter()
-            .map(|p| p.fa)
-            .fold(0.0, f64::max)
-            .max(1e-9)
-            * 1.05;
-        let mut target = ChartBuilder::on(&right)
-            .caption("target-level: Pd against Fa", ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.0..fa_max, 0.0..1.0)
-            .map_err(|e| failed(&e))?;
-        target
-            .configure_mesh()
-            .x_desc("false-alarm rate Fa")
-            .y_desc("detection probability Pd")
-            .x_label_formatter(&|v| format!("{v:.1e}"))
-            .draw()
-            .map_err(|e| failed(&e))?;
-        let mut points: Vec<(f64, f64)> = roc.points.iter().map(|p| (p.fa, p.pd)).collect();
-        points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        target
-            .draw_series(LineSeries::new(points.iter().copied(), RED.stroke_width(2)))
-            .map_err(|e| failed(&e))?;
-        target
-            .draw_series(points.iter().map(|&p| Circle::new(p, 3, RED.filled())))
-            .map_err(|e| failed(&e))?;
-        root.present().map_err(|e| failed(&e))?;
-    }
-    let image = ImageBuffer::<Rgb<u8>, _>::from_raw(SIZE.0, SIZE.1, buffer)
-        .expect("buffer is width * height * 3");
-    write_png(path, &image)
+/// The files of an evaluation folder, written as the images are scored: `masks/` and
+/// `overlays/` per image, then `metrics.json`, `roc.csv`, `roc.png` and `gallery.png` (the
+/// worst images by IoU).
+pub struct EvaluationFolder {
+    root: PathBuf,
+    worst: WorstImages,
 }
 
-/// Makes the embedded DejaVu Sans the plots' `sans-serif` (no system fonts needed).
-fn register_font() {
-    static REGISTERED: std::sync::Once = std::sync::Once::new();
-    REGISTERED.call_once(|| {
-        if plotters::style::register_font(
-            "sans-serif",
-            plotters::style::FontStyle::Normal,
-            dejavu::sans::regular(),
-        )
-        .is_err()
-        {
-            unreachable!("the embedded DejaVu Sans is a valid font");
+impl EvaluationFolder {
+    /// Creates `root/masks` and `root/overlays`.
+    pub fn create(root: &Path) -> Result<Self, OutputError> {
+        for folder in ["masks", "overlays"] {
+            let path = root.join(folder);
+            std::fs::create_dir_all(&path).map_err(|e| write_error(&path, e))?;
         }
-    });
+        Ok(Self {
+            root: root.to_path_buf(),
+            worst: WorstImages::default(),
+        })
+    }
+
+    /// Writes the mask and overlay of image `id`, whose IoU is `iou`.
+    pub fn add_image(
+        &mut self,
+        id: &str,
+        planes: &OverlayPlanes,
+        iou: f64,
+    ) -> Result<(), OutputError> {
+        let name = format!("{id}.png");
+        write_mask(
+            &self.root.join("masks").join(&name),
+            planes.height,
+            planes.width,
+            planes.predicted,
+        )?;
+        write_overlay(&self.root.join("overlays").join(&name), planes)?;
+        if self.worst.would_keep(iou) {
+            self.worst.offer(GalleryTile {
+                id: id.to_string(),
+                iou,
+                overlay: planes.draw_fitted(TILE as usize),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes `report` as `metrics.json`, the sweep as `roc.csv` and `roc.png`, and the
+    /// gallery; `title` names the model or method and the data.
+    pub fn finish(
+        self,
+        report: &impl serde::Serialize,
+        roc: &RocCurve,
+        name: &str,
+        title: &str,
+    ) -> Result<(), OutputError> {
+        let path = self.root.join("metrics.json");
+        let json = serde_json::to_string_pretty(report).map_err(|e| write_error(&path, e))?;
+        atomic_file::write(&path, json.as_bytes()).map_err(|e| write_error(&path, e))?;
+        write_roc_csv(&self.root.join("roc.csv"), roc)?;
+        let curve = NamedRoc {
+            name: name.to_string(),
+            roc,
+        };
+        write_roc(&self.root.join("roc.png"), title, &[curve])?;
+        let tiles = self.worst.tiles();
+        write_gallery(
+            &self.root.join("gallery.png"),
+            &format!("{title}: the {} images of lowest IoU", tiles.len()),
+            tiles,
+        )?;
+        Ok(())
+    }
 }

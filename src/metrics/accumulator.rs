@@ -9,8 +9,8 @@
 use super::counts::Counts;
 use super::detection::{match_targets, Compatibility};
 use super::regions::{Connectivity, Region, RegionLabeller};
-use super::roc::{roc_thresholds, RocCurve};
-use serde::Serialize;
+use super::roc::{RocCurve, RocSweep};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// What the prediction values are.
@@ -33,8 +33,8 @@ pub struct MetricsConfig {
     pub scores: ScoreKind,
     /// Corrected metrics, or the reference code's quirks.
     pub compatibility: Compatibility,
-    /// Number of bins of the ROC sweep, or `None` for no ROC.
-    pub roc_bins: Option<usize>,
+    /// The ROC sweep, or `None` for no ROC.
+    pub roc: Option<RocSweep>,
 }
 
 impl Default for MetricsConfig {
@@ -43,7 +43,7 @@ impl Default for MetricsConfig {
             threshold: 0.5,
             scores: ScoreKind::Probability,
             compatibility: Compatibility::Corrected,
-            roc_bins: None,
+            roc: None,
         }
     }
 }
@@ -92,7 +92,7 @@ pub enum MetricsError {
 }
 
 /// The metrics over all images seen so far.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Images evaluated.
     pub images: u64,
@@ -223,9 +223,11 @@ impl MetricsAccumulator {
         if !(0.0..=1.0).contains(&config.threshold) {
             return Err(MetricsError::InvalidThreshold(config.threshold));
         }
-        let roc_cuts: Vec<(f32, Cut)> = match config.roc_bins {
-            Some(0) => return Err(MetricsError::NoRocBins),
-            Some(bins) => roc_thresholds(bins)
+        let roc_cuts: Vec<(f32, Cut)> = match config.roc {
+            Some(RocSweep::Bins(0)) => return Err(MetricsError::NoRocBins),
+            Some(sweep) => sweep
+                .thresholds()
+                .into_iter()
                 .map(|threshold| (threshold, Cut::new(config.scores, threshold)))
                 .collect(),
             None => Vec::new(),
@@ -244,13 +246,14 @@ impl MetricsAccumulator {
 
     /// Adds one image: `scores` (probabilities or logits, per the config) and the ground
     /// truth `target` (`true` = target pixel), both row-major with `width * height` values.
+    /// Returns the image's own IoU (what nIoU averages).
     pub fn update(
         &mut self,
         scores: &[f32],
         target: &[bool],
         height: usize,
         width: usize,
-    ) -> Result<(), MetricsError> {
+    ) -> Result<f64, MetricsError> {
         for (what, length) in [("scores", scores.len()), ("target mask", target.len())] {
             if length != width * height {
                 return Err(MetricsError::LengthMismatch {
@@ -279,13 +282,14 @@ impl MetricsAccumulator {
             &mut scratch.target_regions,
         );
         let counts = scratch.evaluate(scores, target, height, width, self.cut, compatibility);
+        let image_iou = counts.iou(compatibility);
         self.totals += counts;
-        self.image_iou_sum += counts.iou(compatibility);
+        self.image_iou_sum += image_iou;
         self.images += 1;
         for (&(_, cut), totals) in self.roc_cuts.iter().zip(&mut self.roc_totals) {
             *totals += scratch.evaluate(scores, target, height, width, cut, compatibility);
         }
-        Ok(())
+        Ok(image_iou)
     }
 
     /// Adds a batch of equally sized images stored back to back, as in a flattened
@@ -338,9 +342,9 @@ impl MetricsAccumulator {
         }
     }
 
-    /// The ROC sweep over all images so far, if ROC bins were configured.
+    /// The ROC sweep over all images so far, if a sweep was configured.
     pub fn roc(&self) -> Option<RocCurve> {
-        self.config.roc_bins.map(|_| {
+        self.config.roc.map(|_| {
             RocCurve::from_counts(
                 self.roc_cuts.iter().map(|&(threshold, _)| threshold),
                 &self.roc_totals,
@@ -401,7 +405,7 @@ mod tests {
         let logits: Vec<f32> = scores.iter().map(|p| (p / (1.0 - p)).ln()).collect();
         let config = MetricsConfig {
             scores: ScoreKind::Logit,
-            roc_bins: Some(10),
+            roc: Some(RocSweep::Bins(10)),
             ..MetricsConfig::default()
         };
         let mut from_logits = MetricsAccumulator::new(config).unwrap();
@@ -474,7 +478,7 @@ mod tests {
     fn roc_sweeps_thresholds_in_increasing_order() {
         let (scores, target) = example();
         let mut metrics = MetricsAccumulator::new(MetricsConfig {
-            roc_bins: Some(2),
+            roc: Some(RocSweep::Bins(2)),
             ..MetricsConfig::default()
         })
         .unwrap();
@@ -513,7 +517,7 @@ mod tests {
         );
         assert_eq!(
             MetricsAccumulator::new(MetricsConfig {
-                roc_bins: Some(0),
+                roc: Some(RocSweep::Bins(0)),
                 ..MetricsConfig::default()
             })
             .unwrap_err(),

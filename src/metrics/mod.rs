@@ -29,4 +29,4 @@ pub use mask_files::{
     MaskPair, PredictionValues,
 };
 pub use regions::{Connectivity, Region, RegionLabeller};
-pub use roc::{RocCurve, RocPoint};
+pub use roc::{RocCurve, RocPoint, RocSweep};

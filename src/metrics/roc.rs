@@ -1,12 +1,13 @@
 //! ROC over a threshold sweep: target-level Pd against Fa, and pixel-level true-positive rate
-//! against false-positive rate, at thresholds `i / bins` for `i = 0..=bins` (the reference
-//! code sweeps 10 bins), with the area under the pixel ROC.
+//! against false-positive rate, with the area under the pixel ROC. The sweep is either the
+//! reference code's (thresholds `i / bins`, 10 bins) or one even in logit, which is
+//! log-spaced in probability near 0 and 1, where Fa between 1e-7 and 1e-3 is decided.
 
 use super::counts::Counts;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The metrics at one threshold of the sweep.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RocPoint {
     /// A pixel is a target where its probability exceeds this.
     pub threshold: f32,
@@ -21,7 +22,7 @@ pub struct RocPoint {
 }
 
 /// The swept curve and the area under its pixel ROC.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RocCurve {
     /// One point per threshold, in increasing threshold order.
     pub points: Vec<RocPoint>,
@@ -30,10 +31,35 @@ pub struct RocCurve {
     pub auc: f64,
 }
 
-/// The thresholds of a sweep with `bins` bins, computed in `f32` as the reference compares
-/// `float32` probabilities with them.
-pub fn roc_thresholds(bins: usize) -> impl Iterator<Item = f32> {
-    (0..=bins).map(move |bin| bin as f32 / bins as f32)
+/// The thresholds a ROC sweeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RocSweep {
+    /// Probabilities `i / bins` for `i = 0..=bins`, computed in `f32` as the reference
+    /// compares `float32` probabilities with them (the reference sweeps 10 bins).
+    Bins(usize),
+    /// Probabilities `sigmoid(z)` for logits `z` from -12 to 12 in steps of 0.2 (121
+    /// thresholds, 0.5 among them): a curve from Fa near 1e-2 down to no false alarm.
+    Logit,
+}
+
+/// The logit range and step of [`RocSweep::Logit`], in tenths.
+const LOGIT_LIMIT_TENTHS: i32 = 120;
+const LOGIT_STEP_TENTHS: i32 = 2;
+
+impl RocSweep {
+    /// The thresholds (probabilities), in increasing order.
+    pub fn thresholds(self) -> Vec<f32> {
+        match self {
+            RocSweep::Bins(bins) => (0..=bins).map(|bin| bin as f32 / bins as f32).collect(),
+            RocSweep::Logit => (-LOGIT_LIMIT_TENTHS..=LOGIT_LIMIT_TENTHS)
+                .step_by(LOGIT_STEP_TENTHS as usize)
+                .map(|tenths| {
+                    let logit = f64::from(tenths) / 10.0;
+                    (1.0 / (1.0 + (-logit).exp())) as f32
+                })
+                .collect(),
+        }
+    }
 }
 
 impl RocCurve {
@@ -72,8 +98,22 @@ mod tests {
 
     #[test]
     fn thresholds_span_zero_to_one() {
-        let thresholds: Vec<f32> = roc_thresholds(4).collect();
-        assert_eq!(thresholds, vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(
+            RocSweep::Bins(4).thresholds(),
+            vec![0.0, 0.25, 0.5, 0.75, 1.0]
+        );
+    }
+
+    #[test]
+    fn the_logit_sweep_is_fine_near_zero_and_one_and_holds_one_half() {
+        let thresholds = RocSweep::Logit.thresholds();
+        assert_eq!(thresholds.len(), 121);
+        assert!(thresholds.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(thresholds.contains(&0.5));
+        // Log-spaced near 0: neighbouring thresholds differ by a factor near e^0.2.
+        let ratio = thresholds[1] / thresholds[0];
+        assert!((ratio - 0.2f32.exp()).abs() < 1e-3, "{ratio}");
+        assert!(thresholds[0] < 1e-5 && thresholds[120] > 1.0 - 1e-5);
     }
 
     #[test]

@@ -37,6 +37,14 @@ impl Selection {
             Selection::Test => "test (paper protocol: selected on the test split)",
         }
     }
+
+    /// The part the selection metrics are measured on, in one word.
+    pub fn short_label(&self) -> &'static str {
+        match self {
+            Selection::Validation { .. } => "validation",
+            Selection::Test => "test",
+        }
+    }
 }
 
 /// What identifies a dataset's content cheaply: its number of images and a digest (64-bit

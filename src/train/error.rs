@@ -49,6 +49,8 @@ pub enum TrainError {
     #[error(transparent)]
     Dataset(#[from] DatasetError),
     #[error(transparent)]
+    Plot(#[from] crate::plots::PlotError),
+    #[error(transparent)]
     Batching(#[from] BatchingError),
     #[error("{}: the split scheme `{scheme}` has no `{split}` split", dataset.display())]
     MissingSplit {

@@ -195,6 +195,10 @@ impl RunDirectory {
     pub fn metrics_csv(&self) -> PathBuf {
         self.root.join("metrics.csv")
     }
+    /// The learning curves, redrawn after every epoch.
+    pub fn curves_png(&self) -> PathBuf {
+        self.root.join("curves.png")
+    }
     pub fn last_checkpoint(&self) -> PathBuf {
         self.root.join("last.safetensors")
     }

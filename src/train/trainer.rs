@@ -21,6 +21,8 @@ use crate::inference::{self, images_of, PredictError};
 use crate::loss::Loss;
 use crate::metrics::{MetricsAccumulator, MetricsConfig, ScoreKind, Summary};
 use crate::model::{self, Detector, DetectorError};
+use crate::plots::curves::write_curves;
+use crate::progress::Progress;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -169,14 +171,29 @@ fn initial_weights_input(config: &TrainConfig, path: &Path) -> Result<InputChann
 
 /// Opens the dataset a run trains on; warnings (e.g. resized masks) are returned for the
 /// caller to show.
-pub fn open_dataset(config: &TrainConfig) -> Result<(Dataset, Vec<DatasetWarning>), TrainError> {
+pub fn open_dataset(
+    config: &TrainConfig,
+    progress: &dyn Progress,
+) -> Result<(Dataset, Vec<DatasetWarning>), TrainError> {
     let options = DatasetOptions {
         split: config.split.clone(),
         strict: false,
     };
-    let dataset = Dataset::open(&config.dataset, &options)?;
+    let dataset = Dataset::open_with_progress(&config.dataset, &options, progress)?;
     let warnings = dataset.warnings.clone();
     Ok((dataset, warnings))
+}
+
+/// The title of a run's `curves.png`.
+fn curves_title(config: &TrainConfig) -> String {
+    let dataset = config.dataset.file_name().map_or_else(
+        || config.dataset.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    format!(
+        "{} on {dataset}: {} {} lr {}, batch {}, {} loss",
+        config.model, config.scheduler, config.optimizer, config.lr, config.batch_size, config.loss
+    )
 }
 
 /// A random seed for a run given none (recorded in its config for reruns).
@@ -196,7 +213,8 @@ fn selection_metrics(
     };
     let mut metrics = MetricsAccumulator::new(config)?;
     inference::predict(detector, loader, |p| {
-        Ok(metrics.update(&p.logits, &p.target, p.height, p.width)?)
+        metrics.update(&p.logits, &p.target, p.height, p.width)?;
+        Ok(())
     })?;
     Ok(metrics.summary())
 }
@@ -383,6 +401,13 @@ impl Prepared {
             }
             records.push(record.clone());
             history::write(&run.metrics_csv(), &records)?;
+            write_curves(
+                &run.curves_png(),
+                &curves_title(&config),
+                &records,
+                config.selection.short_label(),
+                best.as_ref().map(|b| b.epoch),
+            )?;
             run.write_state(&RunState {
                 epochs_completed: epoch,
                 best_epoch: best.as_ref().map(|b| b.epoch),

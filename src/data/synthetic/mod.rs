@@ -15,6 +15,7 @@ pub mod scene;
 pub mod targets;
 
 use super::seeding::derived_rng;
+use crate::progress::Progress;
 use rand::Rng;
 use rayon::prelude::*;
 use scene::SceneKind;
@@ -458,11 +459,16 @@ fn image_id(i: usize) -> String {
 }
 
 /// Writes every file of the dataset into `dir` (which exists and is empty).
-fn write_files(dir: &Path, config: SyntheticConfig) -> Result<SyntheticSummary, SyntheticError> {
+fn write_files(
+    dir: &Path,
+    config: SyntheticConfig,
+    progress: &dyn Progress,
+) -> Result<SyntheticSummary, SyntheticError> {
     for folder in ["images", "masks", SPLIT_FOLDER] {
         let path = dir.join(folder);
         std::fs::create_dir(&path).map_err(|e| write_error(&path)(&e))?;
     }
+    progress.start(&format!("generating {}", dir.display()), config.count);
     let images: Vec<SyntheticImage> = (0..config.count)
         .into_par_iter()
         .map(|i| {
@@ -479,9 +485,11 @@ fn write_files(dir: &Path, config: SyntheticConfig) -> Result<SyntheticSummary, 
             }
             // Only what the summary reads is kept, so memory does not grow with the count.
             image.mask = Vec::new();
+            progress.advance();
             Ok(image)
         })
         .collect::<Result<_, SyntheticError>>()?;
+    progress.finish();
     let test_images = ((config.count as f64 * 0.2).round() as usize).max(1);
     let train_images = config.count - test_images;
     for (split, range) in [
@@ -505,6 +513,7 @@ fn write_files(dir: &Path, config: SyntheticConfig) -> Result<SyntheticSummary, 
 pub fn write_synthetic_dataset(
     out: &Path,
     config: SyntheticConfig,
+    progress: &dyn Progress,
 ) -> Result<SyntheticSummary, SyntheticError> {
     if config.count < 2 {
         return Err(SyntheticError::TooFewImages(config.count));
@@ -533,7 +542,7 @@ pub fn write_synthetic_dataset(
         std::fs::remove_dir_all(&staging).map_err(|e| write_error(&staging)(&e))?;
     }
     std::fs::create_dir(&staging).map_err(|e| write_error(&staging)(&e))?;
-    let result = write_files(&staging, config).and_then(|summary| {
+    let result = write_files(&staging, config, progress).and_then(|summary| {
         std::fs::rename(&staging, out).map_err(|e| write_error(out)(&e))?;
         Ok(summary)
     });
@@ -557,6 +566,7 @@ fn recorded_config(dir: &Path) -> Option<SyntheticConfig> {
 pub fn ensure_synthetic_dataset(
     dir: &Path,
     wanted: SyntheticConfig,
+    progress: &dyn Progress,
 ) -> Result<PathBuf, SyntheticError> {
     let check = |found: Option<SyntheticConfig>| match found {
         Some(found) if found == wanted => Ok(dir.to_path_buf()),
@@ -570,7 +580,7 @@ pub fn ensure_synthetic_dataset(
     if dir.exists() {
         return check(recorded_config(dir));
     }
-    match write_synthetic_dataset(dir, wanted) {
+    match write_synthetic_dataset(dir, wanted, progress) {
         Ok(_) => Ok(dir.to_path_buf()),
         // Another process may have finished the same dataset first.
         Err(error) if dir.exists() => check(recorded_config(dir)).map_err(|_| error),
@@ -583,6 +593,7 @@ mod tests {
     use super::*;
     use crate::data::{Dataset, DatasetOptions};
     use crate::metrics::{Connectivity, RegionLabeller};
+    use crate::progress::Silent;
 
     #[test]
     fn images_are_deterministic_per_seed_and_index() {
@@ -640,12 +651,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("cache").join("synthetic");
         assert_eq!(
-            ensure_synthetic_dataset(&dir, SyntheticConfig::new(6, 48, 1)).unwrap(),
+            ensure_synthetic_dataset(&dir, SyntheticConfig::new(6, 48, 1), &Silent).unwrap(),
             dir
         );
         let written = std::fs::read(dir.join("images/synth_00002.png")).unwrap();
         assert_eq!(
-            ensure_synthetic_dataset(&dir, SyntheticConfig::new(6, 48, 1)).unwrap(),
+            ensure_synthetic_dataset(&dir, SyntheticConfig::new(6, 48, 1), &Silent).unwrap(),
             dir
         );
         assert_eq!(
@@ -653,11 +664,11 @@ mod tests {
             written
         );
         assert!(matches!(
-            ensure_synthetic_dataset(&dir, SyntheticConfig::new(7, 48, 1)),
+            ensure_synthetic_dataset(&dir, SyntheticConfig::new(7, 48, 1), &Silent),
             Err(SyntheticError::Mismatch { .. })
         ));
         assert!(matches!(
-            write_synthetic_dataset(&dir, SyntheticConfig::new(6, 48, 1)),
+            write_synthetic_dataset(&dir, SyntheticConfig::new(6, 48, 1), &Silent),
             Err(SyntheticError::Exists(_))
         ));
         let leftovers: Vec<_> = std::fs::read_dir(dir.parent().unwrap()).unwrap().collect();
@@ -685,18 +696,23 @@ mod tests {
         let not_synthetic = root.path().join("other");
         std::fs::create_dir(&not_synthetic).unwrap();
         assert!(matches!(
-            ensure_synthetic_dataset(&not_synthetic, SyntheticConfig::new(6, 48, 1)),
+            ensure_synthetic_dataset(&not_synthetic, SyntheticConfig::new(6, 48, 1), &Silent),
             Err(SyntheticError::NotSynthetic(_))
         ));
         assert!(matches!(
-            write_synthetic_dataset(&root.path().join("x"), SyntheticConfig::new(1, 48, 1)),
+            write_synthetic_dataset(
+                &root.path().join("x"),
+                SyntheticConfig::new(1, 48, 1),
+                &Silent
+            ),
             Err(SyntheticError::TooFewImages(1))
         ));
         let backwards = SignalToClutter { min: 5.0, max: 2.0 };
         assert!(matches!(
             write_synthetic_dataset(
                 &root.path().join("y"),
-                SyntheticConfig::new(4, 48, 1).with_signal_to_clutter(backwards)
+                SyntheticConfig::new(4, 48, 1).with_signal_to_clutter(backwards),
+                &Silent
             ),
             Err(SyntheticError::SignalToClutter { .. })
         ));
