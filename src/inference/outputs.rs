@@ -272,3 +272,40 @@ impl EvaluationFolder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlays_are_scaled_by_a_whole_factor_with_thin_outlines_in_two_colours() {
+        // A 3 x 3 target in a 20 x 10 image, predicted one column to the right.
+        let (height, width) = (10, 20);
+        let square = |left: usize| -> Vec<bool> {
+            (0..height * width)
+                .map(|i| (4..7).contains(&(i / width)) && (left..left + 3).contains(&(i % width)))
+                .collect()
+        };
+        let (target, predicted) = (square(5), square(6));
+        let gray = vec![0.5; height * width];
+        let planes = OverlayPlanes {
+            height,
+            width,
+            gray: &gray,
+            predicted: &predicted,
+            target: &target,
+        };
+        let image = planes.draw_for_viewing();
+        // 512 / 20 rounded up: 26.
+        assert_eq!(image.dimensions(), (520, 260));
+        let at = |x: u32, y: u32| image.get_pixel(x, y).0;
+        // Target's left edge (only ground truth), prediction's right edge, shared top edge.
+        assert_eq!(at(5 * 26, 5 * 26), GROUND_TRUTH_COLOUR);
+        assert_eq!(at(9 * 26 - 1, 5 * 26), PREDICTION_COLOUR);
+        assert_eq!(at(7 * 26, 4 * 26), BOTH_COLOUR);
+        // Outlines are one output pixel wide: inside both squares, grey.
+        assert_eq!(at(7 * 26, 4 * 26 + 1), [128; 3]);
+        assert_eq!(at(0, 0), [128; 3]);
+        assert_eq!(planes.draw_fitted(256).dimensions(), (256, 128));
+    }
+}

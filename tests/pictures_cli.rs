@@ -1,0 +1,133 @@
+//! The pictures end to end on a tiny generated dataset: `curves.png` of a run, `roc.png`,
+//! scaled overlays and `gallery.png` of `eval` and `baseline`, and `rrcanet compare` of both;
+//! every file decodes as a PNG of the stated size.
+
+mod common;
+
+use common::{fail_with, path, succeed};
+use std::path::Path;
+
+/// The width and height of the PNG at `file`.
+fn png_size(file: &Path) -> (u32, u32) {
+    let image = image::open(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    (image.width(), image.height())
+}
+
+#[test]
+fn curves_roc_overlays_gallery_and_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    succeed(&[
+        "synth",
+        "--out",
+        path(&data),
+        "--count",
+        "24",
+        "--size",
+        "32",
+        "--seed",
+        "3",
+    ]);
+    let run = dir.path().join("run");
+    succeed(&[
+        "train",
+        "--dataset",
+        path(&data),
+        "--model",
+        "r18-w4",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "32",
+        "--seed",
+        "1",
+        "--out",
+        path(&run),
+    ]);
+    assert_eq!(png_size(&run.join("curves.png")), (1200, 900));
+    // Redrawn by the resumed run as well.
+    let before = std::fs::read(run.join("curves.png")).unwrap();
+    succeed(&["train", "--resume", path(&run), "--epochs", "3"]);
+    let after = std::fs::read(run.join("curves.png")).unwrap();
+    assert_ne!(before, after, "curves.png was not redrawn for epoch 3");
+    assert_eq!(png_size(&run.join("curves.png")), (1200, 900));
+
+    let printed = succeed(&["eval", "--checkpoint", path(&run)]);
+    assert!(printed.contains("gallery.png"), "{printed}");
+    let evaluation = run.join("eval-test");
+    assert_eq!(png_size(&evaluation.join("roc.png")), (1200, 540));
+    // 24 images, 20 % test: 5 images, one row of four and one of one.
+    assert_eq!(
+        png_size(&evaluation.join("gallery.png")),
+        (1064, 40 + 2 * 290)
+    );
+    let overlays: Vec<_> = std::fs::read_dir(evaluation.join("overlays"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(overlays.len(), 5);
+    for overlay in &overlays {
+        // 32 x 32 scaled by 16, nearest neighbour.
+        assert_eq!(png_size(overlay), (512, 512));
+    }
+    let roc = std::fs::read_to_string(evaluation.join("roc.csv")).unwrap();
+    assert_eq!(
+        roc.lines().count(),
+        1 + 121,
+        "the logit sweep has 121 thresholds"
+    );
+
+    let baseline = dir.path().join("tophat");
+    succeed(&[
+        "baseline",
+        "--method",
+        "tophat",
+        "--dataset",
+        path(&data),
+        "--out",
+        path(&baseline),
+    ]);
+    assert_eq!(png_size(&baseline.join("roc.png")), (1200, 540));
+    assert_eq!(
+        png_size(&baseline.join("gallery.png")),
+        (1064, 40 + 2 * 290)
+    );
+
+    let compared = dir.path().join("compared");
+    let table = succeed(&[
+        "compare",
+        path(&run),
+        path(&baseline),
+        "--out",
+        path(&compared),
+    ]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("run") && lines[0].contains("IoU") && lines[0].contains("MACs"));
+    assert!(
+        lines[1].starts_with("run ") && lines[1].contains("r18-w4"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("tophat ") && lines[2].contains(" - "),
+        "{table}"
+    );
+    assert_eq!(png_size(&compared.join("roc.png")), (1200, 540));
+    let markdown = std::fs::read_to_string(compared.join("results.md")).unwrap();
+    assert_eq!(markdown.lines().count(), 4, "{markdown}");
+    assert!(markdown.lines().nth(1).unwrap().starts_with("| --- |"));
+    let csv = std::fs::read_to_string(compared.join("results.csv")).unwrap();
+    assert_eq!(
+        csv.lines().next(),
+        Some("run,method,part,iou,niou,pd,fa,params,macs")
+    );
+    assert_eq!(csv.lines().count(), 3);
+
+    // A folder holding no evaluation is named in the error.
+    let error = fail_with(1, &["compare", path(&data), "--out", path(&compared)]);
+    assert!(
+        error.contains(path(&data)) && error.contains("rrcanet eval --checkpoint"),
+        "{error}"
+    );
+}
