@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use rrcanet::data::{Dataset, DatasetOptions};
-use rrcanet::inference::Resolution;
+use rrcanet::inference::{EvaluationProtocol, Resolution};
 use rrcanet::metrics::RocSweep;
 use rrcanet::model::DeviceKind;
 use rrcanet::train::RunDirectory;
@@ -115,9 +115,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         loaded.detector.as_ref(),
         &loaded.checkpoint,
         &dataset,
-        &args.part,
-        resolution,
-        args.roc_bins.map_or(RocSweep::Logit, RocSweep::Bins),
+        EvaluationProtocol {
+            part: &args.part,
+            resolution,
+            roc: args.roc_bins.map_or(RocSweep::Logit, RocSweep::Bins),
+        },
         Some(&out),
         &Bars::default(),
     )?;

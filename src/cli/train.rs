@@ -168,13 +168,6 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
                 SyntheticConfig::new(QuickStart::IMAGES, QuickStart::IMAGE_SIZE, QuickStart::SEED)
                     .with_signal_to_clutter(QuickStart::SIGNAL_TO_CLUTTER);
             let dir = config.default_dir();
-            if !dir.exists() {
-                eprintln!(
-                    "generating the synthetic dataset ({} images) in {} ...",
-                    QuickStart::IMAGES,
-                    dir.display()
-                );
-            }
             ensure_synthetic_dataset(&dir, config, &Progress::default())
                 .with_context(|| format!("preparing the synthetic dataset in {}", dir.display()))?
         }

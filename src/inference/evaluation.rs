@@ -37,20 +37,32 @@ pub struct EvaluationReport {
     pub roc: RocCurve,
 }
 
-/// Evaluates `detector` (read from `checkpoint`, which the report names) on split `part` of
-/// `dataset` with the ROC sweep `roc`; when `out` is given, writes there what
-/// [`EvaluationFolder`] holds (metrics.json, roc.csv, roc.png, gallery.png, masks/,
-/// overlays/). `progress` is told of each image scored.
+/// What an evaluation scores and how.
+#[derive(Clone, Copy, Debug)]
+pub struct EvaluationProtocol<'a> {
+    /// The split part, e.g. `test`.
+    pub part: &'a str,
+    pub resolution: Resolution,
+    pub roc: RocSweep,
+}
+
+/// Evaluates `detector` (read from `checkpoint`, which the report names) on `dataset` as
+/// `protocol` says; when `out` is given, writes there what [`EvaluationFolder`] holds
+/// (metrics.json, roc.csv, roc.png, gallery.png, masks/, overlays/). `progress` is told of
+/// each image scored.
 pub fn evaluate(
     detector: &dyn Detector,
     checkpoint: &Path,
     dataset: &Dataset,
-    part: &str,
-    resolution: Resolution,
-    roc: RocSweep,
+    protocol: EvaluationProtocol,
     out: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<EvaluationReport, PredictError> {
+    let EvaluationProtocol {
+        part,
+        resolution,
+        roc,
+    } = protocol;
     let indices =
         dataset
             .split(part)

@@ -10,8 +10,8 @@ use std::path::Path;
 /// The size of `curves.png`.
 pub const CURVES_SIZE: (u32, u32) = (1200, 900);
 
-/// Grey of the line marking the selected epoch.
-const SELECTED: RGBColor = RGBColor(120, 120, 120);
+/// Colour of the line marking the selected epoch.
+const SELECTED: RGBColor = RGBColor(0, 0, 0);
 
 /// Writes the learning curves of `records` to `path`; `selection` names the part the metrics
 /// were measured on ("validation" or "test") and `selected` the epoch whose weights were kept.
@@ -30,11 +30,19 @@ pub fn write_curves(
     write_plot(path, CURVES_SIZE, |root| {
         let root = root.titled(title, ("sans-serif", 22))?;
         let areas = root.split_evenly((2, 2));
-        panels.loss(&areas[0])?;
+        panels.single(&areas[0], "training loss", |r| r.train_loss, PALETTE[0])?;
         panels.selection_metrics(&areas[1], selection)?;
         panels.false_alarms(&areas[2], selection)?;
-        panels.learning_rate(&areas[3])
+        panels.single(&areas[3], "learning rate", |r| r.lr, PALETTE[3])
     })
+}
+
+/// One column of the records.
+type Column = fn(&EpochRecord) -> f64;
+
+/// An epoch label: a whole number.
+fn whole(value: &f64) -> String {
+    format!("{value:.0}")
 }
 
 /// The records and what every panel shares: the epoch axis and the selected epoch.
@@ -53,25 +61,36 @@ impl Panels<'_> {
             .collect()
     }
 
-    /// A vertical line at the selected epoch, from `low` to `high` on the value axis.
-    fn selected_line(&self, low: f64, high: f64) -> Vec<(f64, f64)> {
-        self.selected
+    /// A dashed vertical line at the selected epoch, from `low` to `high` on the value axis.
+    fn selected_line(
+        &self,
+        low: f64,
+        high: f64,
+    ) -> DashedLineSeries<std::vec::IntoIter<(f64, f64)>, i32> {
+        let points = self
+            .selected
             .map(|epoch| vec![(epoch as f64, low), (epoch as f64, high)])
-            .unwrap_or_default()
+            .unwrap_or_default();
+        DashedLineSeries::new(points, 6, 4, SELECTED.stroke_width(2))
     }
 
-    fn loss(&self, area: &Canvas) -> Drawn {
-        let losses = self.series(|r| r.train_loss);
-        let high = losses.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-6) * 1.05;
+    /// One column of the records, on a linear axis from 0.
+    fn single(&self, area: &Canvas, caption: &str, column: Column, colour: RGBColor) -> Drawn {
+        let points = self.series(column);
+        let high = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.08;
         let mut chart = ChartBuilder::on(area)
-            .caption("training loss", ("sans-serif", 18))
+            .caption(caption, ("sans-serif", 18))
             .margin(14)
             .x_label_area_size(36)
             .y_label_area_size(56)
             .build_cartesian_2d(self.epochs.clone(), 0.0..high)?;
-        chart.configure_mesh().x_desc("epoch").draw()?;
-        chart.draw_series(LineSeries::new(self.selected_line(0.0, high), &SELECTED))?;
-        chart.draw_series(LineSeries::new(losses, PALETTE[0].stroke_width(2)))?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_label_formatter(&whole)
+            .draw()?;
+        chart.draw_series(self.selected_line(0.0, high))?;
+        chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
         Ok(())
     }
 
@@ -82,12 +101,19 @@ impl Panels<'_> {
             .x_label_area_size(36)
             .y_label_area_size(56)
             .build_cartesian_2d(self.epochs.clone(), 0.0..1.0)?;
-        chart.configure_mesh().x_desc("epoch").draw()?;
         chart
-            .draw_series(LineSeries::new(self.selected_line(0.0, 1.0), &SELECTED))?
-            .label("selected epoch")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], SELECTED));
-        let metrics: [(&str, fn(&EpochRecord) -> f64); 3] = [
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_label_formatter(&whole)
+            .draw()?;
+        chart
+            .draw_series(self.selected_line(0.0, 1.0))?
+            .label(match self.selected {
+                Some(epoch) => format!("selected epoch ({epoch})"),
+                None => "no epoch selected".to_string(),
+            })
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], SELECTED.stroke_width(2)));
+        let metrics: [(&str, Column); 3] = [
             ("IoU", |r| r.val_iou),
             ("nIoU", |r| r.val_niou),
             ("Pd", |r| r.val_pd),
@@ -119,8 +145,10 @@ impl Panels<'_> {
             .map(|r| r.val_fa)
             .filter(|&fa| fa > 0.0)
             .collect();
-        let low = positive.iter().copied().fold(1e-5, f64::min) / 2.0;
-        let high = positive.iter().copied().fold(1e-4, f64::max) * 2.0;
+        // Whole decades, so that the labels are powers of ten.
+        let decade = |value: f64, round: fn(f64) -> f64| 10f64.powf(round(value.log10()));
+        let low = decade(positive.iter().copied().fold(1e-5, f64::min), f64::floor);
+        let high = decade(positive.iter().copied().fold(1e-4, f64::max), f64::ceil);
         let mut chart = ChartBuilder::on(area)
             .caption(
                 format!("{selection}: Fa (false-alarm pixels / pixels)"),
@@ -133,30 +161,16 @@ impl Panels<'_> {
         chart
             .configure_mesh()
             .x_desc("epoch")
+            .x_label_formatter(&whole)
             .y_label_formatter(&power_of_ten)
             .draw()?;
-        chart.draw_series(LineSeries::new(self.selected_line(low, high), &SELECTED))?;
+        chart.draw_series(self.selected_line(low, high))?;
         let colour = PALETTE[1];
         for run in self.records.split(|r| r.val_fa <= 0.0) {
             let points = run.iter().map(|r| (r.epoch as f64, r.val_fa));
             chart.draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?;
             chart.draw_series(points.map(|p| Circle::new(p, 3, colour.filled())))?;
         }
-        Ok(())
-    }
-
-    fn learning_rate(&self, area: &Canvas) -> Drawn {
-        let rates = self.series(|r| r.lr);
-        let high = rates.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.1;
-        let mut chart = ChartBuilder::on(area)
-            .caption("learning rate", ("sans-serif", 18))
-            .margin(14)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(self.epochs.clone(), 0.0..high)?;
-        chart.configure_mesh().x_desc("epoch").draw()?;
-        chart.draw_series(LineSeries::new(self.selected_line(0.0, high), &SELECTED))?;
-        chart.draw_series(LineSeries::new(rates, PALETTE[3].stroke_width(2)))?;
         Ok(())
     }
 }

@@ -84,7 +84,9 @@ fn draw_panel(area: &Canvas, curves: &[NamedRoc], axes: &Axes) -> Drawn {
         .draw()?;
     for (index, curve) in curves.iter().enumerate() {
         let colour = PALETTE[index % PALETTE.len()];
-        let mut points: Vec<(f64, f64)> = curve
+        // In threshold order: a parametric curve (Pd is not a function of Fa; sorting by Fa
+        // would zigzag between thresholds of equal Fa).
+        let points: Vec<(f64, f64)> = curve
             .roc
             .points
             .iter()
@@ -92,7 +94,6 @@ fn draw_panel(area: &Canvas, curves: &[NamedRoc], axes: &Axes) -> Drawn {
             .filter(|&(x, _)| x <= high)
             .map(|(x, y)| (x.max(low), y))
             .collect();
-        points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
         let label = if axes.with_auc {
             format!("{} (AUC {:.4})", curve.name, curve.roc.auc)
         } else {

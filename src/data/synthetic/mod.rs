@@ -468,7 +468,6 @@ fn write_files(
         let path = dir.join(folder);
         std::fs::create_dir(&path).map_err(|e| write_error(&path)(&e))?;
     }
-    progress.start(&format!("generating {}", dir.display()), config.count);
     let images: Vec<SyntheticImage> = (0..config.count)
         .into_par_iter()
         .map(|i| {
@@ -489,7 +488,6 @@ fn write_files(
             Ok(image)
         })
         .collect::<Result<_, SyntheticError>>()?;
-    progress.finish();
     let test_images = ((config.count as f64 * 0.2).round() as usize).max(1);
     let train_images = config.count - test_images;
     for (split, range) in [
@@ -542,10 +540,12 @@ pub fn write_synthetic_dataset(
         std::fs::remove_dir_all(&staging).map_err(|e| write_error(&staging)(&e))?;
     }
     std::fs::create_dir(&staging).map_err(|e| write_error(&staging)(&e))?;
+    progress.start(&format!("generating {}", out.display()), config.count);
     let result = write_files(&staging, config, progress).and_then(|summary| {
         std::fs::rename(&staging, out).map_err(|e| write_error(out)(&e))?;
         Ok(summary)
     });
+    progress.finish();
     if result.is_err() {
         // Best effort: the staging folder is hidden and named by process, so a leftover
         // never passes for a dataset.
