@@ -169,3 +169,19 @@ fn eval_refuses_a_zero_resize() {
         text(&run.stderr)
     );
 }
+
+#[test]
+fn without_a_checkpoint_the_shipped_detector_is_used_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("shot.png");
+    write_image(&image);
+    let out = dir.path().join("out");
+    let run = rrcanet(&["infer", "--input", path(&image), "--out", path(&out)]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let stderr = text(&run.stderr);
+    assert!(
+        stderr.contains("the shipped r18 trained on SIRST") && stderr.contains("models/r18-sirst"),
+        "{stderr}"
+    );
+    assert_eq!(detections(&out).as_array().unwrap().len(), 1);
+}

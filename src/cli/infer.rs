@@ -9,9 +9,10 @@ use std::path::PathBuf;
 /// Detect targets in an image or a folder of images.
 #[derive(Args)]
 pub struct InferArgs {
-    /// A run directory (its best.safetensors) or a checkpoint file.
+    /// A run directory (its best.safetensors) or a checkpoint file (default: the r18 trained
+    /// on SIRST that ships in models/r18-sirst, models/README.md).
     #[arg(long, value_name = "RUN_DIR")]
-    checkpoint: PathBuf,
+    checkpoint: Option<PathBuf>,
     /// An image file, or a folder whose PNG, BMP and JPEG files are all processed.
     #[arg(long, value_name = "FILE_OR_DIR")]
     input: PathBuf,
@@ -40,6 +41,9 @@ pub struct InferArgs {
     #[arg(long, value_name = "PIXELS", default_value_t = Tiling::default().overlap)]
     overlap: usize,
 }
+
+/// The detector that ships in the repository, used when no `--checkpoint` is given.
+const SHIPPED_DETECTOR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/r18-sirst");
 
 /// The image files named by `input`.
 fn input_files(input: &PathBuf) -> anyhow::Result<Vec<PathBuf>> {
@@ -73,7 +77,23 @@ fn input_files(input: &PathBuf) -> anyhow::Result<Vec<PathBuf>> {
 
 pub fn run(args: InferArgs) -> anyhow::Result<()> {
     let files = input_files(&args.input)?;
-    let loaded = rrcanet::model::load(&args.checkpoint, super::chosen_device(args.device))?;
+    let checkpoint = match &args.checkpoint {
+        Some(checkpoint) => checkpoint.clone(),
+        None => {
+            let shipped = PathBuf::from(SHIPPED_DETECTOR);
+            anyhow::ensure!(
+                shipped.is_dir(),
+                "no --checkpoint given and the shipped detector is not at {} (this binary was moved from its source tree); pass --checkpoint",
+                shipped.display()
+            );
+            eprintln!(
+                "checkpoint: the shipped r18 trained on SIRST, {} (models/README.md; --checkpoint picks another)",
+                shipped.display()
+            );
+            shipped
+        }
+    };
+    let loaded = rrcanet::model::load(&checkpoint, super::chosen_device(args.device))?;
     let tiling = Tiling {
         tile: args.tile,
         overlap: args.overlap,

@@ -9,9 +9,12 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rrcanet::data::synthetic::{ensure_synthetic_dataset, SignalToClutter, SyntheticConfig};
 use rrcanet::train::history::EpochRecord;
+use rrcanet::inference::{EvaluationProtocol, Resolution};
+use rrcanet::metrics::RocSweep;
+use rrcanet::train::seeds::{SeedRun, SeedStatistics};
 use rrcanet::train::{
-    DeviceKind, LossKind, ModelName, OptimizerKind, RunDirectory, SchedulerKind, Selection,
-    TrainConfig, TrainObserver,
+    DeviceKind, LossKind, ModelName, OptimizerKind, Prepared, RunDirectory, SchedulerKind,
+    Selection, TrainConfig, TrainObserver, TrainOutcome,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,8 +45,41 @@ impl QuickStart {
     const VALIDATION_FRACTION: f64 = 0.2;
 }
 
-/// The validation share with a real dataset.
-const DEFAULT_VALIDATION_FRACTION: f64 = 0.1;
+/// What the options a real-dataset run is not given default to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Recipe {
+    /// The authors' recipe with a 1 % target prior on the last conv's bias, a cosine decay
+    /// over the epochs given and 20 % of the training images for validation
+    /// (notes/results.md, issue 15).
+    Default,
+    /// The authors' released recipe: constant learning rate, the paper's initialisation
+    /// (with --select-on-test: their selection too).
+    Paper,
+}
+
+impl Recipe {
+    fn scheduler(self) -> SchedulerKind {
+        match self {
+            Recipe::Default => SchedulerKind::Cosine,
+            Recipe::Paper => SchedulerKind::Constant,
+        }
+    }
+
+    /// The target prior the last conv's bias starts at (`None`: the paper's initialisation).
+    fn output_prior(self) -> Option<f64> {
+        match self {
+            Recipe::Default => Some(0.01),
+            Recipe::Paper => None,
+        }
+    }
+
+    fn validation_fraction(self) -> f64 {
+        match self {
+            Recipe::Default => 0.2,
+            Recipe::Paper => 0.1,
+        }
+    }
+}
 
 /// Defaults with a real dataset: the authors' recipe (their 1500 epochs aside).
 const PAPER_MODEL: ModelName = ModelName::R18;
@@ -74,8 +110,13 @@ pub struct TrainArgs {
     /// adagrad (the paper's), adam or sgd (momentum 0.9).
     #[arg(long, default_value_t = OptimizerKind::Adagrad)]
     optimizer: OptimizerKind,
-    /// constant (what the released code does; the default with --dataset) or cosine (the
-    /// paper's text: eta_min 1e-3, T_max = epochs; the default on the synthetic quick start).
+    /// The defaults of the options below: default (ours: cosine decay, 1 % target prior, 20 %
+    /// validation) or paper (the released code: constant rate, the paper's initialisation,
+    /// 10 % validation).
+    #[arg(long, value_enum, default_value_t = Recipe::Default)]
+    recipe: Recipe,
+    /// constant (what the released code does; --recipe paper) or cosine (the paper's text:
+    /// eta_min 1e-3, T_max = epochs; the default recipe and the synthetic quick start).
     #[arg(long)]
     scheduler: Option<SchedulerKind>,
     /// soft-iou, dice, topk, poly, poly-topk, dice-topk or dptk (the paper's).
@@ -89,7 +130,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = at_least_one())]
     image_size: Option<usize>,
     /// Share of the training split held out for model selection (strictly between 0 and 1;
-    /// default 0.1, 0.2 on the synthetic default).
+    /// default 0.2, 0.1 with --recipe paper).
     #[arg(long, allow_negative_numbers = true, value_parser = fraction)]
     val_fraction: Option<f64>,
     /// Select the best checkpoint on the test split, as the paper's released code does (every
@@ -97,7 +138,8 @@ pub struct TrainArgs {
     #[arg(long)]
     select_on_test: bool,
     /// Keep the paper's initialisation of the last conv's bias (default: a 1 % target prior,
-    /// bias -4.6, which ends the all-background phase of early training much sooner).
+    /// bias -4.6, which ends the all-background phase of early training much sooner; implied
+    /// by --recipe paper).
     #[arg(long)]
     paper_init: bool,
     /// Input channels: 3 (grey replicated to RGB, ImageNet-normalised, as the authors' RRCA-Net
@@ -120,10 +162,14 @@ pub struct TrainArgs {
     /// be given with it; the options that define the run are refused.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
         "dataset", "split", "model", "out", "batch_size", "lr", "optimizer", "scheduler",
-        "loss", "seed", "image_size", "val_fraction", "select_on_test", "paper_init",
+        "loss", "seed", "image_size", "val_fraction", "select_on_test", "paper_init", "recipe", "seeds",
         "input_channels", "init_from",
     ])]
     resume: Option<PathBuf>,
+    /// Train the same configuration with K seeds (--seed, then the next K - 1) into
+    /// OUT/seed-<seed>, evaluate each on the test part and report mean ± std (OUT/seeds.md).
+    #[arg(long, value_name = "K", value_parser = at_least_one())]
+    seeds: Option<usize>,
     /// cpu, or cuda (needs a build with --features cuda); default for a new run: cuda when
     /// built with it and a GPU answers, else cpu; with --resume: the device to continue on
     /// (default: the run's).
@@ -160,6 +206,8 @@ fn fraction(text: &str) -> Result<f64, String> {
 /// The config of a new run from the arguments.
 fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let synthetic = args.dataset.is_none();
+    // The quick start's own defaults, unless a recipe is asked for.
+    let quick_start = synthetic && args.recipe == Recipe::Default;
     let dataset = match &args.dataset {
         Some(dir) => std::path::absolute(dir)
             .with_context(|| format!("{}: cannot make the path absolute", dir.display()))?,
@@ -205,10 +253,10 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         batch_size: args.batch_size,
         lr: args.lr,
         optimizer: args.optimizer,
-        scheduler: args.scheduler.unwrap_or(if synthetic {
+        scheduler: args.scheduler.unwrap_or(if quick_start {
             QuickStart::SCHEDULER
         } else {
-            SchedulerKind::Constant
+            args.recipe.scheduler()
         }),
         loss: args.loss,
         seed: args.seed.unwrap_or_else(|| {
@@ -222,10 +270,10 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
             Selection::Test
         } else {
             Selection::Validation {
-                fraction: args.val_fraction.unwrap_or(if synthetic {
+                fraction: args.val_fraction.unwrap_or(if quick_start {
                     QuickStart::VALIDATION_FRACTION
                 } else {
-                    DEFAULT_VALIDATION_FRACTION
+                    args.recipe.validation_fraction()
                 }),
             }
         },
@@ -237,7 +285,7 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         output_prior: if args.paper_init || initial.is_some() {
             None
         } else {
-            Some(0.01)
+            args.recipe.output_prior()
         },
         device: super::chosen_device(args.device),
         dataset_fingerprint: None,
@@ -425,7 +473,143 @@ fn open_dataset(config: &TrainConfig) -> anyhow::Result<rrcanet::data::Dataset> 
 /// Exit status after a stop request (Ctrl-C), as shells report a SIGINT.
 const INTERRUPTED: u8 = 130;
 
+/// The flag a first Ctrl-C sets (training stops after the batch and saves); a second one
+/// exits at once.
+fn stop_on_ctrl_c() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = stop.clone();
+    ctrlc::set_handler(move || {
+        if handler_stop.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: aborting without saving");
+            std::process::exit(INTERRUPTED.into());
+        }
+        eprintln!("\nCtrl-C: finishing this batch and saving (Ctrl-C again aborts)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// Trains `prepared` into `run` with progress bars, after a line saying what is trained.
+fn train_run(
+    run: &mut RunDirectory,
+    prepared: Prepared,
+    stop: &Arc<AtomicBool>,
+    stop_after_batches: Option<usize>,
+) -> anyhow::Result<TrainOutcome> {
+    let config = prepared.config().clone();
+    let done = run.state()?.epochs_completed;
+    println!(
+        "training {} on {} ({} epochs, batch {}, {} {} lr {}, {} loss, {}x{} crops, input {}, seed {}, selection on {}) -> {}",
+        config.model,
+        config.dataset.display(),
+        config.epochs,
+        config.batch_size,
+        config.scheduler,
+        config.optimizer,
+        config.lr,
+        config.loss,
+        config.image_size,
+        config.image_size,
+        config
+            .input
+            .map_or_else(|| "unresolved".to_string(), |input| input.to_string()),
+        config.seed,
+        config.selection.label(),
+        run.root().display()
+    );
+    let mut bars = Bars::new(
+        config.epochs,
+        done,
+        if matches!(config.selection, Selection::Test) {
+            "test"
+        } else {
+            "val"
+        },
+        stop_after_batches.map(|batches| (batches, stop.clone())),
+    );
+    let outcome = prepared.train(run, stop, &mut bars)?;
+    bars.batches.finish_and_clear();
+    bars.epochs.abandon();
+    Ok(outcome)
+}
+
+/// `--seeds K`: the configuration trained with seeds S..S+K-1 into `OUT/seed-<seed>`, each
+/// selected checkpoint evaluated on the test part (`eval-test/` in its run), and the mean and
+/// standard deviation written to `OUT/seeds.md` and `seeds.json`. Rerunning the same command
+/// continues where it stopped: finished runs are kept, an interrupted one is resumed.
+fn run_seeds(args: &TrainArgs, count: usize) -> anyhow::Result<ExitCode> {
+    let base = new_config(args)?;
+    let dataset = open_dataset(&base)?;
+    let root = args.out.clone().unwrap_or_else(|| default_run_dir(&base));
+    let stop = stop_on_ctrl_c()?;
+    let mut runs = Vec::with_capacity(count);
+    for seed in (base.seed..).take(count) {
+        let dir = root.join(format!("seed-{seed}"));
+        let (mut run, prepared) = if dir.join("config.json").exists() {
+            let resuming = || format!("continuing the run in {}", dir.display());
+            let (run, recorded) = RunDirectory::resume(&dir).with_context(resuming)?;
+            let prepared = rrcanet::train::prepare(&recorded, &dataset).with_context(resuming)?;
+            (run, prepared)
+        } else {
+            let config = TrainConfig {
+                seed,
+                ..base.clone()
+            };
+            let prepared = rrcanet::train::prepare(&config, &dataset)?;
+            (RunDirectory::create(&dir, prepared.config())?, prepared)
+        };
+        let config = prepared.config().clone();
+        if run.state()?.epochs_completed < config.epochs {
+            let outcome = train_run(&mut run, prepared, &stop, args.stop_after_batches)?;
+            if outcome.interrupted {
+                println!(
+                    "stopped during seed {seed}; rerun the same command to continue where it stopped"
+                );
+                return Ok(ExitCode::from(INTERRUPTED));
+            }
+        }
+        let epoch = run
+            .state()?
+            .best_epoch
+            .with_context(|| format!("{}: no epoch was selected", dir.display()))?;
+        let loaded = rrcanet::model::load(run.root(), config.device)?;
+        let report = rrcanet::inference::evaluate(
+            loaded.detector.as_ref(),
+            &loaded.checkpoint,
+            &dataset,
+            EvaluationProtocol {
+                part: "test",
+                resolution: Resolution::Resize(config.image_size),
+                roc: RocSweep::Logit,
+            },
+            Some(&run.root().join("eval-test")),
+            &Progress::default(),
+        )?;
+        let m = &report.metrics;
+        println!(
+            "seed {seed}: epoch {epoch} selected; test IoU {:.4} nIoU {:.4} Pd {:.4} Fa {:.2e}",
+            m.iou, m.niou, m.pd, m.fa
+        );
+        runs.push(SeedRun {
+            seed,
+            run: run.root().to_path_buf(),
+            epoch,
+            test: report.metrics,
+        });
+    }
+    let statistics = SeedStatistics::of(runs);
+    statistics
+        .write(&root)
+        .with_context(|| format!("writing seeds.md and seeds.json to {}", root.display()))?;
+    print!("{}", statistics.markdown());
+    println!("wrote {}", root.join("seeds.md").display());
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    if let Some(count) = args.seeds {
+        return run_seeds(&args, count);
+    }
     let (mut run, prepared) = match &args.resume {
         Some(dir) => {
             let resuming = || format!("resuming the run in {}", dir.display());
@@ -460,49 +644,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let config = prepared.config().clone();
-    let stop = Arc::new(AtomicBool::new(false));
-    let handler_stop = stop.clone();
-    ctrlc::set_handler(move || {
-        if handler_stop.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond Ctrl-C: aborting without saving");
-            std::process::exit(INTERRUPTED.into());
-        }
-        eprintln!("\nCtrl-C: finishing this batch and saving (Ctrl-C again aborts)");
-    })
-    .context("installing the Ctrl-C handler")?;
-
-    let done = run.state()?.epochs_completed;
-    println!(
-        "training {} on {} ({} epochs, batch {}, {} lr {}, {} loss, {}x{} crops, input {}, selection on {}) -> {}",
-        config.model,
-        config.dataset.display(),
-        config.epochs,
-        config.batch_size,
-        config.optimizer,
-        config.lr,
-        config.loss,
-        config.image_size,
-        config.image_size,
-        config
-            .input
-            .map_or_else(|| "unresolved".to_string(), |input| input.to_string()),
-        config.selection.label(),
-        run.root().display()
-    );
-    let mut bars = Bars::new(
-        config.epochs,
-        done,
-        if matches!(config.selection, Selection::Test) {
-            "test"
-        } else {
-            "val"
-        },
-        args.stop_after_batches
-            .map(|batches| (batches, stop.clone())),
-    );
-    let outcome = prepared.train(&mut run, &stop, &mut bars)?;
-    bars.batches.finish_and_clear();
-    bars.epochs.abandon();
+    let stop = stop_on_ctrl_c()?;
+    let outcome = train_run(&mut run, prepared, &stop, args.stop_after_batches)?;
     let root = run.root().display();
     if outcome.interrupted {
         println!(

@@ -7,6 +7,7 @@ mod error;
 pub mod history;
 pub mod run_directory;
 pub mod schedule;
+pub mod seeds;
 pub mod trainer;
 
 pub use config::{
