@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fail_with, path, succeed};
+use common::{fail_with, path, succeed, train_tiny};
 use std::path::Path;
 
 /// The width and height of the PNG at `file`.
@@ -29,23 +29,7 @@ fn curves_roc_overlays_gallery_and_compare() {
         "3",
     ]);
     let run = dir.path().join("run");
-    succeed(&[
-        "train",
-        "--dataset",
-        path(&data),
-        "--model",
-        "r18-w4",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "4",
-        "--image-size",
-        "32",
-        "--seed",
-        "1",
-        "--out",
-        path(&run),
-    ]);
+    train_tiny(&data, "r18-w4", "2", "1", &["--out", path(&run)]);
     assert_eq!(png_size(&run.join("curves.png")), (1200, 900));
     // Redrawn by the resumed run as well.
     let before = std::fs::read(run.join("curves.png")).unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{path, succeed};
+use common::{path, succeed, train_tiny};
 use std::path::Path;
 
 fn config(run: &Path) -> serde_json::Value {
@@ -13,7 +13,15 @@ fn config(run: &Path) -> serde_json::Value {
 fn synthesise(dir: &Path) -> std::path::PathBuf {
     let data = dir.join("data");
     succeed(&[
-        "synth", "--out", path(&data), "--count", "30", "--size", "32", "--seed", "4",
+        "synth",
+        "--out",
+        path(&data),
+        "--count",
+        "30",
+        "--size",
+        "32",
+        "--seed",
+        "4",
     ]);
     data
 }
@@ -23,11 +31,13 @@ fn recipes_record_their_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let data = synthesise(dir.path());
     let train = |recipe: &str, run: &Path| {
-        succeed(&[
-            "train", "--dataset", path(&data), "--model", "r18-w4", "--epochs", "1",
-            "--batch-size", "4", "--image-size", "32", "--seed", "1", "--recipe", recipe,
-            "--out", path(run),
-        ])
+        train_tiny(
+            &data,
+            "r18-w4",
+            "1",
+            "1",
+            &["--recipe", recipe, "--out", path(run)],
+        )
     };
     let ours = dir.path().join("default");
     train("default", &ours);
@@ -48,21 +58,32 @@ fn seeds_report_mean_and_deviation_and_a_rerun_keeps_the_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = synthesise(dir.path());
     let out = dir.path().join("seeds");
-    let args = [
-        "train", "--dataset", path(&data), "--model", "r18-w4", "--epochs", "1",
-        "--batch-size", "4", "--image-size", "32", "--seed", "7", "--seeds", "2", "--out",
-        path(&out),
-    ];
-    let printed = succeed(&args);
+    let train = || {
+        train_tiny(
+            &data,
+            "r18-w4",
+            "1",
+            "7",
+            &["--seeds", "2", "--out", path(&out)],
+        )
+    };
+    let printed = train();
     for seed in ["7", "8"] {
         let run = out.join(format!("seed-{seed}"));
         assert_eq!(config(&run)["seed"], seed.parse::<u64>().unwrap());
         assert!(run.join("eval-test").join("metrics.json").is_file());
-        assert!(printed.contains(&format!("seed {seed}: epoch 1 selected")), "{printed}");
+        assert!(
+            printed.contains(&format!("seed {seed}: epoch 1 selected")),
+            "{printed}"
+        );
     }
     let table = std::fs::read_to_string(out.join("seeds.md")).unwrap();
     assert_eq!(table.lines().count(), 2 + 2 + 1, "{table}");
-    assert!(table.lines().last().unwrap().starts_with("| mean ± std (2 seeds)"));
+    assert!(table
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("| mean ± std (2 seeds)"));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("seeds.json")).unwrap()).unwrap();
     let ious: Vec<f64> = json["runs"]
@@ -78,9 +99,12 @@ fn seeds_report_mean_and_deviation_and_a_rerun_keeps_the_runs() {
 
     // The same command again trains nothing and reports the same.
     let weights = std::fs::read(out.join("seed-7").join("best.safetensors")).unwrap();
-    let again = succeed(&args);
+    let again = train();
     assert!(!again.contains("training r18-w4"), "{again}");
-    assert_eq!(std::fs::read_to_string(out.join("seeds.md")).unwrap(), table);
+    assert_eq!(
+        std::fs::read_to_string(out.join("seeds.md")).unwrap(),
+        table
+    );
     assert_eq!(
         std::fs::read(out.join("seed-7").join("best.safetensors")).unwrap(),
         weights

@@ -8,9 +8,9 @@ use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rrcanet::data::synthetic::{ensure_synthetic_dataset, SignalToClutter, SyntheticConfig};
-use rrcanet::train::history::EpochRecord;
 use rrcanet::inference::{EvaluationProtocol, Resolution};
 use rrcanet::metrics::RocSweep;
+use rrcanet::train::history::EpochRecord;
 use rrcanet::train::seeds::{SeedRun, SeedStatistics};
 use rrcanet::train::{
     DeviceKind, LossKind, ModelName, OptimizerKind, Prepared, RunDirectory, SchedulerKind,

@@ -81,11 +81,7 @@ impl SeedStatistics {
             );
         }
         let pm = |m: MeanStd, scale: f64, digits: usize| {
-            format!(
-                "{:.digits$} ± {:.digits$}",
-                m.mean * scale,
-                m.std * scale
-            )
+            format!("{:.digits$} ± {:.digits$}", m.mean * scale, m.std * scale)
         };
         let _ = writeln!(
             text,
@@ -116,6 +112,12 @@ mod tests {
         let m = MeanStd::of(&[0.5, 0.6, 0.7]);
         assert!((m.mean - 0.6).abs() < 1e-12);
         assert!((m.std - 0.1).abs() < 1e-12);
-        assert_eq!(MeanStd::of(&[0.4]), MeanStd { mean: 0.4, std: 0.0 });
+        assert_eq!(
+            MeanStd::of(&[0.4]),
+            MeanStd {
+                mean: 0.4,
+                std: 0.0
+            }
+        );
     }
 }

@@ -56,3 +56,25 @@ pub fn fail_with(code: i32, args: &[&str]) -> String {
     );
     text(&output.stderr)
 }
+
+/// `rrcanet train` of `model` on `data` in the tests' tiny configuration (batch 4, 32 x 32
+/// crops) for `epochs` epochs with `seed`, then `extra`; it must succeed. Its stdout.
+pub fn train_tiny(data: &Path, model: &str, epochs: &str, seed: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "train",
+        "--dataset",
+        path(data),
+        "--model",
+        model,
+        "--epochs",
+        epochs,
+        "--batch-size",
+        "4",
+        "--image-size",
+        "32",
+        "--seed",
+        seed,
+    ];
+    args.extend_from_slice(extra);
+    succeed(&args)
+}
