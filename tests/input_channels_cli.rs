@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{fail_with, path, succeed};
+use common::{fail_with, path, succeed, synthesise};
 use rrcanet::data::{Dataset, DatasetOptions, InputChannels};
 use rrcanet::model::{load, DeviceKind, NamedTensor};
 use std::path::Path;
@@ -46,19 +46,8 @@ fn tensors(checkpoint: &Path) -> (Vec<NamedTensor>, InputChannels) {
 #[test]
 fn grey_runs_train_resume_evaluate_infer_continue_and_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let count = "12";
-    succeed(&[
-        "synth",
-        "--out",
-        path(&data),
-        "--count",
-        count,
-        "--size",
-        "32",
-        "--seed",
-        "5",
-    ]);
+    let data = synthesise(dir.path(), count, "5");
 
     // The run normalises with the training images' statistics and records them.
     let run = dir.path().join("grey");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fail_with, path, succeed, train_tiny};
+use common::{fail_with, path, succeed, synthesise, train_tiny};
 use std::path::Path;
 
 /// The width and height of the PNG at `file`.
@@ -16,18 +16,7 @@ fn png_size(file: &Path) -> (u32, u32) {
 #[test]
 fn curves_roc_overlays_gallery_and_compare() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    succeed(&[
-        "synth",
-        "--out",
-        path(&data),
-        "--count",
-        "24",
-        "--size",
-        "32",
-        "--seed",
-        "3",
-    ]);
+    let data = synthesise(dir.path(), "24", "3");
     let run = dir.path().join("run");
     train_tiny(&data, "r18-w4", "2", "1", &["--out", path(&run)]);
     assert_eq!(png_size(&run.join("curves.png")), (1200, 900));

@@ -3,33 +3,17 @@
 
 mod common;
 
-use common::{path, succeed, train_tiny};
+use common::{path, synthesise, train_tiny};
 use std::path::Path;
 
 fn config(run: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap()
 }
 
-fn synthesise(dir: &Path) -> std::path::PathBuf {
-    let data = dir.join("data");
-    succeed(&[
-        "synth",
-        "--out",
-        path(&data),
-        "--count",
-        "30",
-        "--size",
-        "32",
-        "--seed",
-        "4",
-    ]);
-    data
-}
-
 #[test]
 fn recipes_record_their_defaults() {
     let dir = tempfile::tempdir().unwrap();
-    let data = synthesise(dir.path());
+    let data = synthesise(dir.path(), "30", "4");
     let train = |recipe: &str, run: &Path| {
         train_tiny(
             &data,
@@ -56,7 +40,7 @@ fn recipes_record_their_defaults() {
 #[test]
 fn seeds_report_mean_and_deviation_and_a_rerun_keeps_the_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let data = synthesise(dir.path());
+    let data = synthesise(dir.path(), "30", "4");
     let out = dir.path().join("seeds");
     let train = || {
         train_tiny(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{path, rrcanet, succeed, text, train_tiny};
+use common::{path, rrcanet, succeed, synthesise, text, train_tiny};
 use std::path::Path;
 
 fn fail(args: &[&str]) -> String {
@@ -32,18 +32,7 @@ fn train(data: &Path, run: &Path, model: &str, epochs: &str) -> String {
 #[test]
 fn train_resume_eval_infer_and_checkpoint_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    succeed(&[
-        "synth",
-        "--out",
-        path(&data),
-        "--count",
-        "24",
-        "--size",
-        "32",
-        "--seed",
-        "5",
-    ]);
+    let data = synthesise(dir.path(), "24", "5");
 
     let run = dir.path().join("run");
     let printed = train(&data, &run, "r18-w4", "2");

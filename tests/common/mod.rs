@@ -78,3 +78,20 @@ pub fn train_tiny(data: &Path, model: &str, epochs: &str, seed: &str, extra: &[&
     args.extend_from_slice(extra);
     succeed(&args)
 }
+
+/// Generates `count` synthetic images of 32 x 32 with `seed` into `dir/data`; that folder.
+pub fn synthesise(dir: &Path, count: &str, seed: &str) -> std::path::PathBuf {
+    let data = dir.join("data");
+    succeed(&[
+        "synth",
+        "--out",
+        path(&data),
+        "--count",
+        count,
+        "--size",
+        "32",
+        "--seed",
+        seed,
+    ]);
+    data
+}
