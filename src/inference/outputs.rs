@@ -6,7 +6,7 @@ use crate::atomic_file;
 use crate::metrics::RocCurve;
 use crate::plots::gallery::{write_gallery, GalleryTile, WorstImages, TILE};
 use crate::plots::roc::{write_roc, NamedRoc};
-use crate::plots::PlotError;
+use crate::plots::{write_png, PlotError};
 use image::{ImageBuffer, Luma, Rgb, RgbImage};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,24 +25,6 @@ fn write_error(path: &Path, problem: impl std::fmt::Display) -> OutputError {
         path: path.to_path_buf(),
         problem: problem.to_string(),
     }
-}
-
-/// Encodes `image` as PNG and writes it atomically.
-fn write_png<P: image::PixelWithColorType>(
-    path: &Path,
-    image: &ImageBuffer<P, Vec<P::Subpixel>>,
-) -> Result<(), OutputError>
-where
-    [P::Subpixel]: image::EncodableLayout,
-{
-    let mut bytes = Vec::new();
-    image
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .map_err(|e| write_error(path, e))?;
-    atomic_file::write(path, &bytes).map_err(|e| write_error(path, e))
 }
 
 /// An error unless every length in `lengths` is `height * width`.
@@ -72,7 +54,7 @@ pub fn write_mask(
     let pixels = mask.iter().map(|&m| if m { 255u8 } else { 0 }).collect();
     let image = ImageBuffer::<Luma<u8>, _>::from_raw(width as u32, height as u32, pixels)
         .ok_or_else(|| write_error(path, "the mask does not fit a PNG"))?;
-    write_png(path, &image)
+    Ok(write_png(path, &image)?)
 }
 
 /// Writes target probabilities (in [0, 1]) as a 16-bit grey PNG, value = round(p x 65535):
@@ -90,7 +72,7 @@ pub fn write_probabilities(
         .collect();
     let image = ImageBuffer::<Luma<u16>, _>::from_raw(width as u32, height as u32, pixels)
         .ok_or_else(|| write_error(path, "the probability map does not fit a PNG"))?;
-    write_png(path, &image)
+    Ok(write_png(path, &image)?)
 }
 
 /// Whether pixel `i` of `mask` is a target pixel on the region's outline (a 4-neighbour is
@@ -183,7 +165,7 @@ impl OverlayPlanes<'_> {
 /// Writes the overlay of `planes`, scaled for viewing, to `path`.
 pub fn write_overlay(path: &Path, planes: &OverlayPlanes) -> Result<(), OutputError> {
     planes.check(path)?;
-    write_png(path, &planes.draw_for_viewing())
+    Ok(write_png(path, &planes.draw_for_viewing())?)
 }
 
 /// Writes the ROC sweep as CSV: threshold, Pd, Fa, pixel TPR, pixel FPR.

@@ -72,8 +72,14 @@ fn write_plot(
     write_png(path, &image)
 }
 
-/// Encodes `image` as PNG and writes it to `path` atomically.
-pub fn write_png(path: &Path, image: &RgbImage) -> Result<(), PlotError> {
+/// Encodes `image` (any pixel type PNG holds) as PNG and writes it to `path` atomically.
+pub fn write_png<P: image::PixelWithColorType>(
+    path: &Path,
+    image: &image::ImageBuffer<P, Vec<P::Subpixel>>,
+) -> Result<(), PlotError>
+where
+    [P::Subpixel]: image::EncodableLayout,
+{
     let mut bytes = Vec::new();
     image
         .write_to(
