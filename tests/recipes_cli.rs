@@ -94,3 +94,52 @@ fn seeds_report_mean_and_deviation_and_a_rerun_keeps_the_runs() {
         weights
     );
 }
+
+#[test]
+fn watching_the_test_split_reports_the_selection_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthesise(dir.path(), "30", "4");
+    let out = dir.path().join("watched");
+    let printed = train_tiny(
+        &data,
+        "r18-w4",
+        "2",
+        "7",
+        &["--seeds", "1", "--watch-test", "--out", path(&out)],
+    );
+    let run = out.join("seed-7");
+    assert_eq!(config(&run)["watch_test"], true);
+    let history = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let rows: Vec<&str> = history.lines().collect();
+    assert!(
+        rows[0].ends_with(",seconds,test_iou,test_niou,test_pd,test_fa"),
+        "{history}"
+    );
+    assert_eq!(rows.len(), 3, "{history}");
+    // The watched test IoU of the selected epoch is what `eval` measures on its weights.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("seeds.json")).unwrap()).unwrap();
+    let seed = &json["runs"][0];
+    let watched = seed["gap"]["selected_test_iou"].as_f64().unwrap();
+    let evaluated = seed["test"]["iou"].as_f64().unwrap();
+    assert!(
+        (watched - evaluated).abs() < 1e-6,
+        "{watched} vs {evaluated}"
+    );
+    assert!(json["selection_gap"]["mean"].as_f64().unwrap() >= 0.0);
+    assert!(printed.contains("selection gap"), "{printed}");
+    let table = std::fs::read_to_string(out.join("seeds.md")).unwrap();
+    assert!(table.contains("Selection gap"), "{table}");
+
+    let refused = common::fail_with(
+        2,
+        &[
+            "train",
+            "--dataset",
+            path(&data),
+            "--select-on-test",
+            "--watch-test",
+        ],
+    );
+    assert!(refused.contains("--watch-test"), "{refused}");
+}

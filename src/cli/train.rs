@@ -11,7 +11,7 @@ use rrcanet::data::synthetic::{ensure_synthetic_dataset, SignalToClutter, Synthe
 use rrcanet::inference::{EvaluationProtocol, Resolution};
 use rrcanet::metrics::RocSweep;
 use rrcanet::train::history::EpochRecord;
-use rrcanet::train::seeds::{SeedRun, SeedStatistics};
+use rrcanet::train::seeds::{SeedRun, SeedStatistics, SelectionGap};
 use rrcanet::train::{
     DeviceKind, LossKind, ModelName, OptimizerKind, Prepared, RunDirectory, SchedulerKind,
     Selection, TrainConfig, TrainObserver, TrainOutcome,
@@ -137,6 +137,11 @@ pub struct TrainArgs {
     /// output is labelled so).
     #[arg(long)]
     select_on_test: bool,
+    /// Also measure the test split after every epoch (metrics.csv's test_* columns, the dashed
+    /// line in curves.png), never to select: reports how far the selected epoch falls short of
+    /// the best test epoch. Costs a test pass per epoch.
+    #[arg(long, conflicts_with = "select_on_test")]
+    watch_test: bool,
     /// Keep the paper's initialisation of the last conv's bias (default: a 1 % target prior,
     /// bias -4.6, which ends the all-background phase of early training much sooner; implied
     /// by --recipe paper).
@@ -162,7 +167,7 @@ pub struct TrainArgs {
     /// be given with it; the options that define the run are refused.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = [
         "dataset", "split", "model", "out", "batch_size", "lr", "optimizer", "scheduler",
-        "loss", "seed", "image_size", "val_fraction", "select_on_test", "paper_init", "recipe", "seeds",
+        "loss", "seed", "image_size", "val_fraction", "select_on_test", "watch_test", "paper_init", "recipe", "seeds",
         "input_channels", "init_from",
     ])]
     resume: Option<PathBuf>,
@@ -277,6 +282,7 @@ fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
                 }),
             }
         },
+        watch_test: args.watch_test,
         image_size: args.image_size.unwrap_or(if synthetic {
             QuickStart::IMAGE_SIZE
         } else {
@@ -443,7 +449,7 @@ impl TrainObserver for Bars {
     fn epoch_finished(&mut self, r: &EpochRecord, improved: bool) {
         self.epochs.inc(1);
         let line = format!(
-            "epoch {:>3}  loss {:.4}  {} IoU {:.4} nIoU {:.4} Pd {:.4} Fa {:.2e}  lr {:.4}  {:.0}s{}",
+            "epoch {:>3}  loss {:.4}  {} IoU {:.4} nIoU {:.4} Pd {:.4} Fa {:.2e}{}  lr {:.4}  {:.0}s{}",
             r.epoch,
             r.train_loss,
             self.selection,
@@ -451,6 +457,8 @@ impl TrainObserver for Bars {
             r.val_niou,
             r.val_pd,
             r.val_fa,
+            r.test
+                .map_or_else(String::new, |t| format!("  (watched test IoU {:.4})", t.iou)),
             r.lr,
             r.seconds,
             if improved { "  (best)" } else { "" }
@@ -533,6 +541,19 @@ fn train_run(
     Ok(outcome)
 }
 
+/// The selection gap of a run that watched the test split, in words.
+fn gap_line(gap: &SelectionGap) -> String {
+    format!(
+        "watched test IoU {:.4} at the selected epoch, best {:.4} at epoch {}: selection gap {:.4} (last epoch: {:.4}, gap {:.4})",
+        gap.selected_test_iou,
+        gap.best_test_iou,
+        gap.best_test_epoch,
+        gap.selected(),
+        gap.last_test_iou,
+        gap.last()
+    )
+}
+
 /// `--seeds K`: the configuration trained with seeds S..S+K-1 into `OUT/seed-<seed>`, each
 /// selected checkpoint evaluated on the test part (`eval-test/` in its run), and the mean and
 /// standard deviation written to `OUT/seeds.md` and `seeds.json`. Rerunning the same command
@@ -590,11 +611,16 @@ fn run_seeds(args: &TrainArgs, count: usize) -> anyhow::Result<ExitCode> {
             "seed {seed}: epoch {epoch} selected; test IoU {:.4} nIoU {:.4} Pd {:.4} Fa {:.2e}",
             m.iou, m.niou, m.pd, m.fa
         );
+        let gap = SelectionGap::of(&run.history()?, epoch);
+        if let Some(gap) = &gap {
+            println!("seed {seed}: {}", gap_line(gap));
+        }
         runs.push(SeedRun {
             seed,
             run: run.root().to_path_buf(),
             epoch,
             test: report.metrics,
+            gap,
         });
     }
     let statistics = SeedStatistics::of(runs);
@@ -671,6 +697,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             run.best_checkpoint().display()
         ),
         None => println!("no epoch completed"),
+    }
+    if let Some(best) = &outcome.best {
+        if let Some(gap) = SelectionGap::of(&run.history()?, best.epoch) {
+            println!("{}", gap_line(&gap));
+        }
     }
     println!("metrics per epoch: {}", run.metrics_csv().display());
     println!("next: rrcanet eval --checkpoint {root}");

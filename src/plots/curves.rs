@@ -127,6 +127,20 @@ impl Panels<'_> {
                     PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
                 });
         }
+        let watched: Vec<(f64, f64)> = self
+            .records
+            .iter()
+            .filter_map(|r| Some((r.epoch as f64, r.test?.iou)))
+            .collect();
+        if !watched.is_empty() {
+            let colour = PALETTE[4];
+            chart
+                .draw_series(DashedLineSeries::new(watched, 4, 3, colour.stroke_width(2)))?
+                .label("test IoU (watched, not selecting)")
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+        }
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)

@@ -119,6 +119,11 @@ pub struct TrainConfig {
     /// Seeds the model initialisation, the shuffle, the augmentation and the validation carve.
     pub seed: u64,
     pub selection: Selection,
+    /// Also measure the test split after every epoch, beside the selection metrics and never
+    /// used to select (`--watch-test`): how far the selected epoch falls short of the best
+    /// test epoch (the selection gap). Needs validation selection.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub watch_test: bool,
     /// Training crop and evaluation size (the reference's 256).
     pub image_size: usize,
     /// Initial target probability of every pixel, set through the last conv's bias (0.01 gives
@@ -177,6 +182,7 @@ mod tests {
             loss: LossKind::Dptk,
             seed: 7,
             selection: Selection::Validation { fraction: 0.1 },
+            watch_test: true,
             image_size: 256,
             output_prior: Some(0.01),
             device: DeviceKind::Cpu,

@@ -72,6 +72,8 @@ pub enum TrainError {
     },
     #[error("{}: the test split is empty", dataset.display())]
     EmptyTestSplit { dataset: PathBuf },
+    #[error("watching the test split needs validation selection: with selection on the test split its metrics are the selection metrics already")]
+    WatchedTestSelects,
     #[error("the validation fraction must lie strictly between 0 and 1, got {0} (to select on the test split instead: --select-on-test)")]
     ValidationFraction(f64),
     #[error("image size {size} is not a multiple of {multiple}, which model {model} needs")]

@@ -16,9 +16,23 @@ pub struct EpochRecord {
     pub val_fa: f64,
     pub lr: f64,
     pub seconds: f64,
+    /// The test split's metrics, in a run that watches it (`--watch-test`).
+    pub test: Option<WatchedTest>,
+}
+
+/// The test split's metrics after an epoch, measured beside the selection metrics with the
+/// same protocol and never used to select.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WatchedTest {
+    pub iou: f64,
+    pub niou: f64,
+    pub pd: f64,
+    pub fa: f64,
 }
 
 const HEADER: &str = "epoch,train_loss,val_iou,val_niou,val_pd,val_fa,lr,seconds";
+/// The columns a run that watches the test split adds after [`HEADER`]'s.
+const TEST_COLUMNS: &str = ",test_iou,test_niou,test_pd,test_fa";
 
 /// Errors reading a run's history.
 #[derive(Debug, thiserror::Error)]
@@ -36,16 +50,29 @@ pub enum HistoryError {
     },
 }
 
-/// Writes every record to `path` (atomically), header first.
+/// Writes every record to `path` (atomically), header first; the test columns when any record
+/// has the watched test split's metrics.
 pub fn write(path: &Path, records: &[EpochRecord]) -> Result<(), HistoryError> {
+    let watched = records.iter().any(|r| r.test.is_some());
     let mut text = String::from(HEADER);
+    if watched {
+        text.push_str(TEST_COLUMNS);
+    }
     text.push('\n');
     for r in records {
-        let _ = writeln!(
+        let _ = write!(
             text,
             "{},{},{},{},{},{:e},{},{:.3}",
             r.epoch, r.train_loss, r.val_iou, r.val_niou, r.val_pd, r.val_fa, r.lr, r.seconds
         );
+        match (watched, r.test) {
+            (true, Some(t)) => {
+                let _ = write!(text, ",{},{},{},{:e}", t.iou, t.niou, t.pd, t.fa);
+            }
+            (true, None) => text.push_str(",,,,"),
+            (false, _) => {}
+        }
+        text.push('\n');
     }
     atomic_file::write(path, text.as_bytes()).map_err(|source| HistoryError::Io {
         path: path.display().to_string(),
@@ -66,18 +93,25 @@ pub fn read(path: &Path) -> Result<Vec<EpochRecord>, HistoryError> {
         problem,
     };
     let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, header)) if header.trim() == HEADER => {}
-        _ => return Err(malformed(1, format!("expected the header `{HEADER}`"))),
-    }
+    let watched = match lines.next().map(|(_, header)| header.trim()) {
+        Some(header) if header == HEADER => false,
+        Some(header) if header.strip_suffix(TEST_COLUMNS) == Some(HEADER) => true,
+        _ => {
+            return Err(malformed(
+                1,
+                format!("expected the header `{HEADER}` (optionally followed by `{TEST_COLUMNS}`)"),
+            ))
+        }
+    };
+    let columns = if watched { 12 } else { 8 };
     lines
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(index, line)| {
             let fields: Vec<&str> = line.split(',').collect();
-            if fields.len() != 8 {
+            if fields.len() != columns {
                 return Err(malformed(
                     index + 1,
-                    format!("expected 8 fields, found {}", fields.len()),
+                    format!("expected {columns} fields, found {}", fields.len()),
                 ));
             }
             let number = |i: usize| {
@@ -99,6 +133,16 @@ pub fn read(path: &Path) -> Result<Vec<EpochRecord>, HistoryError> {
                 val_fa: number(5)?,
                 lr: number(6)?,
                 seconds: number(7)?,
+                test: if watched && fields[8..].iter().any(|f| !f.trim().is_empty()) {
+                    Some(WatchedTest {
+                        iou: number(8)?,
+                        niou: number(9)?,
+                        pd: number(10)?,
+                        fa: number(11)?,
+                    })
+                } else {
+                    None
+                },
             })
         })
         .collect()
@@ -118,6 +162,7 @@ mod tests {
             val_fa: 1.25e-5,
             lr: 0.05,
             seconds: 12.5,
+            test: None,
         }
     }
 
@@ -127,6 +172,29 @@ mod tests {
         let path = dir.path().join("metrics.csv");
         let records = vec![record(1), record(2)];
         write(&path, &records).unwrap();
+        assert_eq!(read(&path).unwrap(), records);
+    }
+
+    #[test]
+    fn the_watched_test_columns_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.csv");
+        let watched = EpochRecord {
+            test: Some(WatchedTest {
+                iou: 0.625,
+                niou: 0.5,
+                pd: 0.875,
+                fa: 2.5e-5,
+            }),
+            ..record(2)
+        };
+        let records = vec![record(1), watched];
+        write(&path, &records).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(&format!("{HEADER}{TEST_COLUMNS}\n")),
+            "{text}"
+        );
         assert_eq!(read(&path).unwrap(), records);
     }
 

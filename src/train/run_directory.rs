@@ -296,6 +296,7 @@ mod tests {
             loss: LossKind::Dptk,
             seed: 0,
             selection: Selection::Validation { fraction: 0.1 },
+            watch_test: false,
             image_size: 32,
             output_prior: None,
             device: DeviceKind::Cpu,

@@ -1,6 +1,7 @@
 //! One configuration trained with several seeds: the test metrics of each run and their mean
 //! and standard deviation, so that a results table never quotes one lucky run.
 
+use super::history::EpochRecord;
 use crate::metrics::Summary;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -14,6 +15,60 @@ pub struct SeedRun {
     /// The selected epoch.
     pub epoch: usize,
     pub test: Summary,
+    /// In a run that watched the test split: how far the selected epoch fell short.
+    pub gap: Option<SelectionGap>,
+}
+
+/// How close validation selection came to the best test epoch, from the test IoU watched after
+/// every epoch (`--watch-test`, the selection's protocol).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SelectionGap {
+    /// The watched test IoU of the selected epoch.
+    pub selected_test_iou: f64,
+    /// The epoch with the best watched test IoU, and that IoU.
+    pub best_test_epoch: usize,
+    pub best_test_iou: f64,
+    /// The watched test IoU of the last epoch (what taking the last weights would give).
+    pub last_test_iou: f64,
+}
+
+impl SelectionGap {
+    /// The gap of the run whose records are `records` and whose selected epoch is `selected`;
+    /// `None` when the run did not watch the test split at every epoch.
+    pub fn of(records: &[EpochRecord], selected: usize) -> Option<Self> {
+        let watched = records
+            .iter()
+            .map(|r| r.test.map(|t| (r.epoch, t.iou)))
+            .collect::<Option<Vec<_>>>()?;
+        let (best_test_epoch, best_test_iou) =
+            watched
+                .iter()
+                .copied()
+                .fold(
+                    None,
+                    |best: Option<(usize, f64)>, (epoch, iou)| match best {
+                        Some((_, top)) if top >= iou => best,
+                        _ => Some((epoch, iou)),
+                    },
+                )?;
+        let selected_test_iou = watched.iter().find(|(epoch, _)| *epoch == selected)?.1;
+        Some(Self {
+            selected_test_iou,
+            best_test_epoch,
+            best_test_iou,
+            last_test_iou: watched.last()?.1,
+        })
+    }
+
+    /// What selection on validation gave up against the best test epoch.
+    pub fn selected(&self) -> f64 {
+        self.best_test_iou - self.selected_test_iou
+    }
+
+    /// What taking the last epoch would give up against the best test epoch.
+    pub fn last(&self) -> f64 {
+        self.best_test_iou - self.last_test_iou
+    }
 }
 
 /// A mean and the sample standard deviation (n - 1; 0 for one run).
@@ -45,6 +100,10 @@ pub struct SeedStatistics {
     pub niou: MeanStd,
     pub pd: MeanStd,
     pub fa: MeanStd,
+    /// Over the runs, when every one watched the test split: the selection gap and the gap of
+    /// taking the last epoch instead.
+    pub selection_gap: Option<MeanStd>,
+    pub last_epoch_gap: Option<MeanStd>,
 }
 
 impl SeedStatistics {
@@ -52,11 +111,18 @@ impl SeedStatistics {
         let column = |value: fn(&Summary) -> f64| {
             MeanStd::of(&runs.iter().map(|r| value(&r.test)).collect::<Vec<_>>())
         };
+        let gaps = runs.iter().map(|r| r.gap).collect::<Option<Vec<_>>>();
+        let gap_column = |value: fn(&SelectionGap) -> f64| {
+            gaps.as_ref()
+                .map(|gaps| MeanStd::of(&gaps.iter().map(value).collect::<Vec<_>>()))
+        };
         Self {
             iou: column(|s| s.iou),
             niou: column(|s| s.niou),
             pd: column(|s| s.pd),
             fa: column(|s| s.fa),
+            selection_gap: gap_column(SelectionGap::selected),
+            last_epoch_gap: gap_column(SelectionGap::last),
             runs,
         }
     }
@@ -92,6 +158,30 @@ impl SeedStatistics {
             pm(self.pd, 1.0, 4),
             pm(self.fa, 1e6, 2)
         );
+        if let (Some(selected), Some(last)) = (self.selection_gap, self.last_epoch_gap) {
+            text.push_str(
+                "\nSelection gap, from the test IoU watched after every epoch (same protocol as the selection):\n\n| seed | selected epoch's test IoU | best test IoU (epoch) | gap | last epoch's test IoU | gap of the last epoch |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n",
+            );
+            for (run, gap) in self.runs.iter().filter_map(|r| Some((r, r.gap?))) {
+                let _ = writeln!(
+                    text,
+                    "| {} | {:.4} | {:.4} ({}) | {:.4} | {:.4} | {:.4} |",
+                    run.seed,
+                    gap.selected_test_iou,
+                    gap.best_test_iou,
+                    gap.best_test_epoch,
+                    gap.selected(),
+                    gap.last_test_iou,
+                    gap.last()
+                );
+            }
+            let _ = writeln!(
+                text,
+                "| mean ± std | | | {} | | {} |",
+                pm(selected, 1.0, 4),
+                pm(last, 1.0, 4)
+            );
+        }
         text
     }
 
@@ -106,6 +196,41 @@ impl SeedStatistics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::history::WatchedTest;
+
+    fn watched(epoch: usize, test_iou: Option<f64>) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            train_loss: 1.0,
+            val_iou: 0.5,
+            val_niou: 0.5,
+            val_pd: 0.5,
+            val_fa: 1e-5,
+            lr: 0.05,
+            seconds: 1.0,
+            test: test_iou.map(|iou| WatchedTest {
+                iou,
+                niou: iou,
+                pd: 0.9,
+                fa: 1e-5,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_gap_is_measured_against_the_best_test_epoch() {
+        let records: Vec<_> = [0.25, 0.75, 0.5, 0.625]
+            .into_iter()
+            .enumerate()
+            .map(|(i, iou)| watched(i + 1, Some(iou)))
+            .collect();
+        let gap = SelectionGap::of(&records, 3).unwrap();
+        assert_eq!((gap.best_test_epoch, gap.best_test_iou), (2, 0.75));
+        assert_eq!(gap.selected(), 0.25);
+        assert_eq!(gap.last(), 0.125);
+        let unwatched = [watched(1, Some(0.5)), watched(2, None)];
+        assert_eq!(SelectionGap::of(&unwatched, 1), None);
+    }
 
     #[test]
     fn mean_and_sample_standard_deviation() {

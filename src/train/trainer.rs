@@ -9,7 +9,7 @@
 //! last good checkpoint as it was.
 
 use super::config::{DatasetFingerprint, SchedulerKind, Selection, TrainConfig};
-use super::history::{self, EpochRecord};
+use super::history::{self, EpochRecord, WatchedTest};
 use super::run_directory::{EpochPosition, RunDirectory, RunState};
 use super::schedule::LearningRateSchedule;
 use super::TrainError;
@@ -49,10 +49,12 @@ pub struct TrainOutcome {
     pub best: Option<EpochRecord>,
 }
 
-/// The data of a run: training batches and the batches that select the best checkpoint.
+/// The data of a run: training batches, the batches that select the best checkpoint and, in a
+/// run that watches it, the test split's.
 struct RunData {
     train: BatchLoader,
     selection: BatchLoader,
+    watched_test: Option<BatchLoader>,
 }
 
 fn run_data(
@@ -75,6 +77,17 @@ fn run_data(
         return Err(TrainError::EmptyBatch);
     }
     let train = split("train")?;
+    let nonempty_test = || match split("test")? {
+        test if test.is_empty() => Err(TrainError::EmptyTestSplit {
+            dataset: dataset.root.clone(),
+        }),
+        test => Ok(test),
+    };
+    let watched_test = match (config.watch_test, config.selection) {
+        (false, _) => None,
+        (true, Selection::Test) => return Err(TrainError::WatchedTestSelects),
+        (true, Selection::Validation { .. }) => Some(nonempty_test()?),
+    };
     let (train, selection) = match config.selection {
         Selection::Validation { fraction } if !(fraction > 0.0 && fraction < 1.0) => {
             return Err(TrainError::ValidationFraction(fraction))
@@ -90,15 +103,7 @@ fn run_data(
             }
             (train, selection)
         }
-        Selection::Test => {
-            let test = split("test")?;
-            if test.is_empty() {
-                return Err(TrainError::EmptyTestSplit {
-                    dataset: dataset.root.clone(),
-                });
-            }
-            (train, test)
-        }
+        Selection::Test => (train, nonempty_test()?),
     };
     if train.len() < config.batch_size {
         return Err(TrainError::TooFewImages {
@@ -124,9 +129,12 @@ fn run_data(
         size: config.image_size,
     };
     selection_config.channels = detector.input();
+    let evaluation_loader =
+        |members| BatchLoader::new(dataset.samples.clone(), members, selection_config.clone());
     Ok(RunData {
         train: BatchLoader::new(dataset.samples.clone(), train, train_config)?,
-        selection: BatchLoader::new(dataset.samples.clone(), selection, selection_config)?,
+        selection: evaluation_loader(selection)?,
+        watched_test: watched_test.map(evaluation_loader).transpose()?,
     })
 }
 
@@ -380,6 +388,18 @@ impl Prepared {
             }
 
             let summary = selection_metrics(detector.as_ref(), &data.selection)?;
+            let test = match &data.watched_test {
+                Some(loader) => {
+                    let test = selection_metrics(detector.as_ref(), loader)?;
+                    Some(WatchedTest {
+                        iou: test.iou,
+                        niou: test.niou,
+                        pd: test.pd,
+                        fa: test.fa,
+                    })
+                }
+                None => None,
+            };
             let batches = position.batch_losses.len();
             let loss_sum: f64 = position.batch_losses.iter().map(|&v| f64::from(v)).sum();
             let record = EpochRecord {
@@ -391,6 +411,7 @@ impl Prepared {
                 val_fa: summary.fa,
                 lr,
                 seconds: started.elapsed().as_secs_f64(),
+                test,
             };
             let improved = best.as_ref().is_none_or(|b| record.val_iou > b.val_iou);
             detector.save_weights(&run.last_checkpoint())?;
