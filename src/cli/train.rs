@@ -341,6 +341,8 @@ struct Bars {
     first_batch_end: Option<Instant>,
     /// The test hook of `--stop-after-batches`: batches left before the stop flag is set.
     stop_after: Option<(usize, Arc<AtomicBool>)>,
+    /// What is measured after every epoch, for the estimate: "a validation pass", ...
+    evaluation_passes: &'static str,
 }
 
 impl Bars {
@@ -348,6 +350,7 @@ impl Bars {
         total: usize,
         done: usize,
         selection: &'static str,
+        evaluation_passes: &'static str,
         stop_after: Option<(usize, Arc<AtomicBool>)>,
     ) -> Self {
         let multi = MultiProgress::new();
@@ -377,6 +380,7 @@ impl Bars {
             batches_done: 0,
             first_batch_end: None,
             stop_after,
+            evaluation_passes,
         }
     }
 
@@ -398,8 +402,9 @@ impl Bars {
             + self.epochs_after * self.batches_per_epoch;
         let seconds = per_batch * left as f64;
         Some(format!(
-            "estimate: about {} more for {left} batches ({per_batch:.2} s each, from the first {ESTIMATE_BATCHES} timed), plus a validation pass per epoch",
-            duration(seconds)
+            "estimate: about {} more for {left} batches ({per_batch:.2} s each, from the first {ESTIMATE_BATCHES} timed), plus {} per epoch",
+            duration(seconds),
+            self.evaluation_passes
         ))
     }
 }
@@ -525,13 +530,15 @@ fn train_run(
         config.selection.label(),
         run.root().display()
     );
+    let selection_on_test = matches!(config.selection, Selection::Test);
     let mut bars = Bars::new(
         config.epochs,
         done,
-        if matches!(config.selection, Selection::Test) {
-            "test"
-        } else {
-            "val"
+        if selection_on_test { "test" } else { "val" },
+        match (selection_on_test, config.watch_test) {
+            (true, _) => "a test pass",
+            (false, true) => "a validation and a test pass",
+            (false, false) => "a validation pass",
         },
         stop_after_batches.map(|batches| (batches, stop.clone())),
     );
