@@ -28,13 +28,51 @@ fn recipes_record_their_defaults() {
     let ours = config(&ours);
     assert_eq!(ours["scheduler"], "cosine");
     assert_eq!(ours["output_prior"], 0.01);
+    assert_eq!(ours["warmup_epochs"], 2);
     assert_eq!(ours["selection"]["validation"]["fraction"], 0.2);
     let paper = dir.path().join("paper");
     train("paper", &paper);
     let paper = config(&paper);
     assert_eq!(paper["scheduler"], "constant");
     assert!(paper["output_prior"].is_null(), "{paper}");
+    assert!(paper["warmup_epochs"].is_null(), "{paper}");
     assert_eq!(paper["selection"]["validation"]["fraction"], 0.1);
+}
+
+#[test]
+fn a_warm_up_raises_the_rate_batch_by_batch_and_the_prior_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthesise(dir.path(), "30", "4");
+    let run = dir.path().join("warm");
+    train_tiny(
+        &data,
+        "r18-w4",
+        "3",
+        "1",
+        &[
+            "--scheduler",
+            "constant",
+            "--lr",
+            "0.04",
+            "--warmup-epochs",
+            "2",
+            "--output-prior",
+            "0.05",
+            "--out",
+            path(&run),
+        ],
+    );
+    let recorded = config(&run);
+    assert_eq!(recorded["warmup_epochs"], 2);
+    assert_eq!(recorded["output_prior"], 0.05);
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let rates: Vec<f64> = metrics
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(6).unwrap().parse().unwrap())
+        .collect();
+    // The last batch of epoch 1 is halfway through the warm-up.
+    assert_eq!(rates, [0.02, 0.04, 0.04], "{metrics}");
 }
 
 #[test]

@@ -5,8 +5,7 @@
 //! of each image scaled to [0, 1] by its own minimum and maximum.
 
 use super::{Baseline, BaselineError, Plane, Threshold};
-use crate::data::Dataset;
-use crate::inference::dataset_name;
+use crate::data::{folder_name, Dataset};
 use crate::inference::outputs::{EvaluationFolder, OverlayPlanes};
 use crate::metrics::{
     Compatibility, MetricsAccumulator, MetricsConfig, RocCurve, RocSweep, Summary,
@@ -118,7 +117,7 @@ pub fn evaluate(
     };
     if let Some(folder) = folder {
         let name = report.baseline.name().to_string();
-        let title = format!("{name} on {} ({part})", dataset_name(dataset));
+        let title = format!("{name} on {} ({part})", folder_name(&dataset.root));
         folder.finish(&report, &report.roc, &name, &title)?;
     }
     Ok(report)

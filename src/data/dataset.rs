@@ -507,6 +507,15 @@ fn load_sample(
     Ok((sample, Some(warning)))
 }
 
+/// A dataset's name for titles and run names: the last component of its folder `root`
+/// ("dataset" for a root without one, such as `/`).
+pub fn folder_name(root: &Path) -> String {
+    root.file_name().map_or_else(
+        || "dataset".into(),
+        |name| name.to_string_lossy().into_owned(),
+    )
+}
+
 impl Dataset {
     /// Finds the layout of `root`, checks every split file, image and mask, and decodes
     /// them all (in parallel). Every problem found is reported at once.

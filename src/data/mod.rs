@@ -20,8 +20,8 @@ mod seeding;
 pub mod synthetic;
 
 pub use dataset::{
-    split_off_validation, Dataset, DatasetError, DatasetOptions, DatasetProblem, DatasetWarning,
-    Sample, TargetStatistics,
+    folder_name, split_off_validation, Dataset, DatasetError, DatasetOptions, DatasetProblem,
+    DatasetWarning, Sample, TargetStatistics,
 };
 pub use image_io::{
     image_size, read_image, read_mask, ImageReadError, InfraredImage, PlaneSizeError, TargetMask,

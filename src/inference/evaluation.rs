@@ -5,7 +5,7 @@
 use super::outputs::{EvaluationFolder, OverlayPlanes};
 use super::{predict, PredictError};
 use crate::data::resample::resize_bilinear;
-use crate::data::{BatchLoader, Dataset, LoaderConfig, Transform};
+use crate::data::{folder_name, BatchLoader, Dataset, LoaderConfig, Transform};
 use crate::metrics::{
     Compatibility, MetricsAccumulator, MetricsConfig, RocCurve, RocSweep, ScoreKind, Summary,
 };
@@ -139,16 +139,8 @@ pub fn evaluate(
     };
     if let Some(folder) = folder {
         let name = report.model.to_string();
-        let title = format!("{name} on {} ({part})", dataset_name(dataset));
+        let title = format!("{name} on {} ({part})", folder_name(&dataset.root));
         folder.finish(&report, &report.roc, &name, &title)?;
     }
     Ok(report)
-}
-
-/// The dataset's folder name, for titles.
-pub fn dataset_name(dataset: &Dataset) -> String {
-    dataset.root.file_name().map_or_else(
-        || dataset.root.display().to_string(),
-        |name| name.to_string_lossy().into_owned(),
-    )
 }

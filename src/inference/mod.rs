@@ -8,7 +8,7 @@ mod image_files;
 pub mod outputs;
 pub mod tiles;
 
-pub use evaluation::{dataset_name, evaluate, EvaluationProtocol, EvaluationReport, Resolution};
+pub use evaluation::{evaluate, EvaluationProtocol, EvaluationReport, Resolution};
 pub use image_files::{infer, mask_names, ImageDetections, InferenceReport, MAX_INFERENCE_PIXELS};
 pub use tiles::{predict_tiled, Tiling};
 

@@ -129,6 +129,10 @@ pub struct TrainConfig {
     /// Initial target probability of every pixel, set through the last conv's bias (0.01 gives
     /// a bias of -4.6); `None` keeps the paper's initialisation.
     pub output_prior: Option<f64>,
+    /// Epochs over which the learning rate rises linearly, batch by batch, to the schedule's
+    /// (0: none, as the paper).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup_epochs: usize,
     pub device: DeviceKind,
     /// Input channels the model takes: 3 (grey replicated to RGB, ImageNet-normalised: the
     /// authors' RRCA-Net code) or 1 (grey, normalised with the training images' statistics:
@@ -144,6 +148,11 @@ pub struct TrainConfig {
     /// optimizer starts fresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
+}
+
+/// Runs recorded before the warm-up existed had none.
+fn is_zero(epochs: &usize) -> bool {
+    *epochs == 0
 }
 
 /// Runs recorded before the input was chosen took three channels.
@@ -185,6 +194,7 @@ mod tests {
             watch_test: true,
             image_size: 256,
             output_prior: Some(0.01),
+            warmup_epochs: 2,
             device: DeviceKind::Cpu,
             input_channels: 1,
             input: Some(InputChannels::Gray {

@@ -299,6 +299,7 @@ mod tests {
             watch_test: false,
             image_size: 32,
             output_prior: None,
+            warmup_epochs: 0,
             device: DeviceKind::Cpu,
             input_channels: 3,
             input: None,

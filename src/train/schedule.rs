@@ -54,6 +54,21 @@ impl LearningRateSchedule {
     }
 }
 
+/// The share of the scheduled rate that batch `batch` (from 0) of epoch `epoch` (from 0)
+/// trains at during a linear warm-up over the first `warmup_epochs` epochs of `batches`
+/// batches each: it rises by one step per batch, from 1 / (warm-up batches) to 1, and stays
+/// at 1 after the warm-up. It tames AdaGrad's first steps, which move every weight by the full
+/// rate whatever its gradient's size.
+pub fn warmup_share(warmup_epochs: usize, epoch: usize, batch: usize, batches: usize) -> f64 {
+    let warmup_batches = warmup_epochs * batches;
+    let step = epoch * batches + batch + 1;
+    if step >= warmup_batches {
+        1.0
+    } else {
+        step as f64 / warmup_batches as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +119,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn warmup_rises_per_batch_then_stays_at_one() {
+        let shares: Vec<f64> = (0..3)
+            .flat_map(|epoch| (0..4).map(move |batch| warmup_share(2, epoch, batch, 4)))
+            .collect();
+        let expected = [1., 2., 3., 4., 5., 6., 7., 8., 8., 8., 8., 8.].map(|s| s / 8.0);
+        assert_eq!(shares, expected);
+        assert!((0..5).all(|epoch| warmup_share(0, epoch, 0, 21) == 1.0));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use super::config::{DatasetFingerprint, SchedulerKind, Selection, TrainConfig};
 use super::history::{self, EpochRecord, WatchedTest};
 use super::run_directory::{EpochPosition, RunDirectory, RunState};
-use super::schedule::LearningRateSchedule;
+use super::schedule::{warmup_share, LearningRateSchedule};
 use super::TrainError;
 use crate::data::{
     split_off_validation, BatchLoader, Dataset, DatasetOptions, DatasetWarning, InputChannels,
@@ -194,10 +194,7 @@ pub fn open_dataset(
 
 /// The title of a run's `curves.png`.
 fn curves_title(config: &TrainConfig) -> String {
-    let dataset = config.dataset.file_name().map_or_else(
-        || config.dataset.display().to_string(),
-        |name| name.to_string_lossy().into_owned(),
-    );
+    let dataset = crate::data::folder_name(&config.dataset);
     format!(
         "{} on {dataset}: {} {} lr {}, batch {}, {} loss",
         config.model, config.scheduler, config.optimizer, config.lr, config.batch_size, config.loss
@@ -344,13 +341,18 @@ impl Prepared {
 
         for epoch in state.epochs_completed + 1..=config.epochs {
             let started = Instant::now();
-            let lr = schedule.lr_at(epoch - 1);
-            detector.set_learning_rate(lr)?;
-            observer.epoch_started(epoch, config.epochs, data.train.batches_per_epoch());
+            let scheduled = schedule.lr_at(epoch - 1);
+            let batches_per_epoch = data.train.batches_per_epoch();
+            // The rate of the epoch's last batch is the one recorded.
+            let mut lr = scheduled;
+            observer.epoch_started(epoch, config.epochs, batches_per_epoch);
             // A resumed epoch skips the batches done before the stop (the order and the
             // augmentation are functions of seed and epoch).
             let done = position.batch_losses.len();
-            for batch in data.train.epoch(epoch as u64).skip(done) {
+            for (index, batch) in data.train.epoch(epoch as u64).enumerate().skip(done) {
+                lr = scheduled
+                    * warmup_share(config.warmup_epochs, epoch - 1, index, batches_per_epoch);
+                detector.set_learning_rate(lr)?;
                 let images = images_of(detector.as_ref(), &batch)?;
                 let value = match detector.train_step(images, &batch.masks, &loss) {
                     Err(DetectorError::NonFinite(what)) => {
