@@ -29,6 +29,7 @@ fn recipes_record_their_defaults() {
     assert_eq!(ours["scheduler"], "cosine");
     assert_eq!(ours["output_prior"], 0.01);
     assert_eq!(ours["warmup_epochs"], 2);
+    assert_eq!(ours["lr"], 0.02);
     assert_eq!(ours["selection"]["validation"]["fraction"], 0.2);
     let paper = dir.path().join("paper");
     train("paper", &paper);
@@ -36,6 +37,7 @@ fn recipes_record_their_defaults() {
     assert_eq!(paper["scheduler"], "constant");
     assert!(paper["output_prior"].is_null(), "{paper}");
     assert!(paper["warmup_epochs"].is_null(), "{paper}");
+    assert_eq!(paper["lr"], 0.05);
     assert_eq!(paper["selection"]["validation"]["fraction"], 0.1);
 }
 

@@ -151,8 +151,9 @@ impl SeedStatistics {
         };
         let _ = writeln!(
             text,
-            "| mean ± std ({} seeds) | | {} | {} | {} | {} | |",
+            "| mean ± std ({} seed{}) | | {} | {} | {} | {} | |",
             self.runs.len(),
+            if self.runs.len() == 1 { "" } else { "s" },
             pm(self.iou, 1.0, 4),
             pm(self.niou, 1.0, 4),
             pm(self.pd, 1.0, 4),
