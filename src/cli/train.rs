@@ -54,9 +54,7 @@ impl QuickStart {
 enum Recipe {
     /// The authors' recipe with a 1 % target prior on the last conv's bias, a base rate of
     /// 0.02 instead of 0.05 reached by a 2-epoch linear warm-up, a cosine decay over the epochs
-    /// given and 20 % of the training images for
-    /// validation
-    /// (notes/results.md, issue 15).
+    /// given and 20 % of the training images for validation (notes/results.md, issue 15).
     Default,
     /// The authors' released recipe: constant learning rate, the paper's initialisation
     /// (with --select-on-test: their selection too).
@@ -137,8 +135,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = OptimizerKind::Adagrad)]
     optimizer: OptimizerKind,
     /// The defaults of the options below: default (ours: lr 0.02 with a cosine decay, 1 %
-    /// target prior, a 2-epoch warm-up, 20 % validation) or paper (the released code: constant rate, the paper's initialisation,
-    /// 10 % validation).
+    /// target prior, a 2-epoch warm-up, 20 % validation) or paper (the released code:
+    /// constant rate, the paper's initialisation, 10 % validation).
     #[arg(long, value_enum, default_value_t = Recipe::Default)]
     recipe: Recipe,
     /// constant (what the released code does; --recipe paper) or cosine (the paper's text:
@@ -233,24 +231,26 @@ fn positive(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A number strictly between 0 and 1.
+/// `text` as a number strictly between 0 and 1, if it is one.
+fn strictly_between_zero_and_one(text: &str) -> Option<f64> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|value| *value > 0.0 && *value < 1.0)
+}
+
+/// A share of the training split, strictly between 0 and 1.
 fn fraction(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(value) if value > 0.0 && value < 1.0 => Ok(value),
-        _ => Err(format!(
+    strictly_between_zero_and_one(text).ok_or_else(|| {
+        format!(
             "expected a number strictly between 0 and 1, got `{text}` (to select on the test split: --select-on-test)"
-        )),
-    }
+        )
+    })
 }
 
 /// A probability strictly between 0 and 1.
 fn fraction_of_pixels(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(value) if value > 0.0 && value < 1.0 => Ok(value),
-        _ => Err(format!(
-            "expected a probability strictly between 0 and 1, got `{text}`"
-        )),
-    }
+    strictly_between_zero_and_one(text)
+        .ok_or_else(|| format!("expected a probability strictly between 0 and 1, got `{text}`"))
 }
 
 /// The config of a new run from the arguments.

@@ -150,7 +150,7 @@ pub struct TrainConfig {
     pub init_from: Option<PathBuf>,
 }
 
-/// Runs recorded before the warm-up existed had none.
+/// A run without a warm-up records none (like the runs made before it existed).
 fn is_zero(epochs: &usize) -> bool {
     *epochs == 0
 }
