@@ -45,6 +45,20 @@ fn curves_roc_overlays_gallery_and_compare() {
         // 32 x 32 scaled by 16, nearest neighbour.
         assert_eq!(png_size(overlay), (512, 512));
     }
+    let per_image = std::fs::read_to_string(evaluation.join("per-image.csv")).unwrap();
+    let rows: Vec<&str> = per_image.lines().collect();
+    assert_eq!(rows.len(), 1 + 5, "{per_image}");
+    assert!(
+        rows[0].starts_with("id,iou,targets,detected"),
+        "{per_image}"
+    );
+    for row in &rows[1..] {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields.len(), 8, "{row}");
+        let iou: f64 = fields[1].parse().unwrap();
+        assert!((0.0..=1.0).contains(&iou), "{row}");
+        assert_eq!(fields[7], "1024", "32 x 32 pixels: {row}");
+    }
     let roc = std::fs::read_to_string(evaluation.join("roc.csv")).unwrap();
     assert_eq!(
         roc.lines().count(),

@@ -39,7 +39,7 @@ pub struct BaselineReport {
 
 /// Runs `baseline` with `threshold` on every image of split `part` of `dataset` (images in
 /// parallel), with the ROC sweep `roc`; when `out` is given, writes there what
-/// [`EvaluationFolder`] holds (metrics.json, roc.csv, roc.png, gallery.png, masks/,
+/// [`EvaluationFolder`] holds (metrics.json, per-image.csv, roc.csv, roc.png, gallery.png, masks/,
 /// overlays/). `progress` is told of each saliency map computed.
 pub fn evaluate(
     baseline: &Baseline,
@@ -91,7 +91,7 @@ pub fn evaluate(
         let target: Vec<bool> = sample.mask.pixels.iter().map(|&p| p != 0).collect();
         let predicted = threshold.segment(map);
         let scores: Vec<f32> = predicted.iter().map(|&p| f32::from(u8::from(p))).collect();
-        let iou = corrected.update(&scores, &target, height, width)?;
+        let score = corrected.update(&scores, &target, height, width)?;
         legacy.update(&scores, &target, height, width)?;
         sweep.update(&map.normalised(), &target, height, width)?;
         if let Some(folder) = &mut folder {
@@ -102,7 +102,7 @@ pub fn evaluate(
                 predicted: &predicted,
                 target: &target,
             };
-            folder.add_image(&sample.id, &planes, iou)?;
+            folder.add_image(&sample.id, &planes, &score)?;
         }
     }
     let report = BaselineReport {

@@ -114,7 +114,7 @@ pub fn run(args: BaselineArgs) -> anyhow::Result<()> {
             report.milliseconds_per_image
         );
         println!(
-            "wrote metrics.json, roc.csv, roc.png, gallery.png, masks/ and overlays/ to {}",
+            "wrote metrics.json, per-image.csv, roc.csv, roc.png, gallery.png, masks/ and overlays/ to {}",
             out.display()
         );
     }

@@ -138,7 +138,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         );
         scores::print(m, &report.legacy_metrics, &report.roc);
         println!(
-            "wrote metrics.json, roc.csv, roc.png, gallery.png, masks/ and overlays/ to {}",
+            "wrote metrics.json, per-image.csv, roc.csv, roc.png, gallery.png, masks/ and overlays/ to {}",
             out.display()
         );
     }

@@ -562,19 +562,11 @@ fn train_run(
     let config = prepared.config().clone();
     let done = run.state()?.epochs_completed;
     println!(
-        "training {} on {} ({} epochs, batch {}, {} {} lr {}{}, {} loss, {}x{} crops, input {}, seed {}, selection on {}) -> {}",
+        "training {} on {} ({} epochs, {}, {}x{} crops, input {}, seed {}, selection on {}) -> {}",
         config.model,
         config.dataset.display(),
         config.epochs,
-        config.batch_size,
-        config.scheduler,
-        config.optimizer,
-        config.lr,
-        match config.warmup_epochs {
-            0 => String::new(),
-            epochs => format!(" after a {epochs}-epoch warm-up"),
-        },
-        config.loss,
+        config.recipe(),
         config.image_size,
         config.image_size,
         config

@@ -1,6 +1,6 @@
 //! Evaluation of a detector on a dataset split: the field's metrics as defined and in the
 //! reference code's convention, the ROC sweep, and the files a reader looks at (metrics.json,
-//! roc.csv, roc.png, masks, overlays).
+//! per-image.csv, roc.csv, roc.png, masks, overlays).
 
 use super::outputs::{EvaluationFolder, OverlayPlanes};
 use super::{predict, PredictError};
@@ -48,7 +48,7 @@ pub struct EvaluationProtocol<'a> {
 
 /// Evaluates `detector` (read from `checkpoint`, which the report names) on `dataset` as
 /// `protocol` says; when `out` is given, writes there what [`EvaluationFolder`] holds
-/// (metrics.json, roc.csv, roc.png, gallery.png, masks/, overlays/). `progress` is told of
+/// (metrics.json, per-image.csv, roc.csv, roc.png, gallery.png, masks/, overlays/). `progress` is told of
 /// each image scored.
 pub fn evaluate(
     detector: &dyn Detector,
@@ -108,7 +108,7 @@ pub fn evaluate(
     let loader = BatchLoader::new(dataset.samples.clone(), indices, config)?;
     predict(detector, &loader, |prediction| {
         let (width, height) = (prediction.width, prediction.height);
-        let iou = corrected.update(&prediction.logits, &prediction.target, height, width)?;
+        let score = corrected.update(&prediction.logits, &prediction.target, height, width)?;
         legacy.update(&prediction.logits, &prediction.target, height, width)?;
         if let Some(folder) = &mut folder {
             let predicted: Vec<bool> = prediction.logits.iter().map(|&x| x > 0.0).collect();
@@ -122,7 +122,7 @@ pub fn evaluate(
                 predicted: &predicted,
                 target: &prediction.target,
             };
-            folder.add_image(&prediction.id, &planes, iou)?;
+            folder.add_image(&prediction.id, &planes, &score)?;
         }
         progress.advance();
         Ok(())

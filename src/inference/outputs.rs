@@ -1,9 +1,9 @@
 //! Files written from predictions: binary masks, overlays of prediction and ground truth on
-//! the image, the ROC table, and an evaluation folder with its plots. Every file is written
-//! atomically.
+//! the image, the ROC table, the per-image table, and an evaluation folder with its plots.
+//! Every file is written atomically.
 
 use crate::atomic_file;
-use crate::metrics::RocCurve;
+use crate::metrics::{ImageScore, RocCurve};
 use crate::plots::gallery::{write_gallery, GalleryTile, WorstImages, TILE};
 use crate::plots::roc::{write_roc, NamedRoc};
 use crate::plots::{write_png, PlotError};
@@ -181,12 +181,33 @@ pub fn write_roc_csv(path: &Path, roc: &RocCurve) -> Result<(), OutputError> {
     atomic_file::write(path, text.as_bytes()).map_err(|e| write_error(path, e))
 }
 
+/// The header of `per-image.csv`: one row per image, in the order scored.
+pub const PER_IMAGE_HEADER: &str =
+    "id,iou,targets,detected,false_alarm_pixels,target_pixels,predicted_pixels,pixels";
+
+/// Appends `score`'s row of `per-image.csv` for image `id` to `table`.
+fn per_image_row(table: &mut String, id: &str, score: &ImageScore) {
+    let counts = &score.counts;
+    let _ = writeln!(
+        table,
+        "{id},{},{},{},{},{},{},{}",
+        score.iou,
+        counts.detection.targets,
+        counts.detection.matched,
+        counts.detection.false_alarm_pixels,
+        counts.true_positives + counts.false_negatives,
+        counts.true_positives + counts.false_positives,
+        counts.pixels
+    );
+}
+
 /// The files of an evaluation folder, written as the images are scored: `masks/` and
-/// `overlays/` per image, then `metrics.json`, `roc.csv`, `roc.png` and `gallery.png` (the
-/// worst images by IoU).
+/// `overlays/` per image, then `metrics.json`, `per-image.csv`, `roc.csv`, `roc.png` and
+/// `gallery.png` (the worst images by IoU).
 pub struct EvaluationFolder {
     root: PathBuf,
     worst: WorstImages,
+    per_image: String,
 }
 
 impl EvaluationFolder {
@@ -199,16 +220,19 @@ impl EvaluationFolder {
         Ok(Self {
             root: root.to_path_buf(),
             worst: WorstImages::default(),
+            per_image: format!("{PER_IMAGE_HEADER}\n"),
         })
     }
 
-    /// Writes the mask and overlay of image `id`, whose IoU is `iou`.
+    /// Writes the mask and overlay of image `id`, scored as `score`, and keeps its row.
     pub fn add_image(
         &mut self,
         id: &str,
         planes: &OverlayPlanes,
-        iou: f64,
+        score: &ImageScore,
     ) -> Result<(), OutputError> {
+        per_image_row(&mut self.per_image, id, score);
+        let iou = score.iou;
         let name = format!("{id}.png");
         write_mask(
             &self.root.join("masks").join(&name),
@@ -227,8 +251,8 @@ impl EvaluationFolder {
         Ok(())
     }
 
-    /// Writes `report` as `metrics.json`, the sweep as `roc.csv` and `roc.png`, and the
-    /// gallery; `title` names the model or method and the data.
+    /// Writes `report` as `metrics.json`, the images' rows as `per-image.csv`, the sweep as
+    /// `roc.csv` and `roc.png`, and the gallery; `title` names the model or method and the data.
     pub fn finish(
         self,
         report: &impl serde::Serialize,
@@ -239,6 +263,8 @@ impl EvaluationFolder {
         let path = self.root.join("metrics.json");
         let json = serde_json::to_string_pretty(report).map_err(|e| write_error(&path, e))?;
         atomic_file::write(&path, json.as_bytes()).map_err(|e| write_error(&path, e))?;
+        let path = self.root.join("per-image.csv");
+        atomic_file::write(&path, self.per_image.as_bytes()).map_err(|e| write_error(&path, e))?;
         write_roc_csv(&self.root.join("roc.csv"), roc)?;
         let curve = NamedRoc {
             name: name.to_string(),

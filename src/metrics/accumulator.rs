@@ -203,6 +203,15 @@ impl Scratch {
     }
 }
 
+/// One image's result, as [`MetricsAccumulator::update`] scores it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageScore {
+    /// The image's own IoU (what nIoU averages).
+    pub iou: f64,
+    /// Its pixel counts and target matches.
+    pub counts: Counts,
+}
+
 /// Accumulates IoU, nIoU, Pd, Fa, pixel accuracy and (optionally) the ROC over images.
 #[derive(Debug)]
 pub struct MetricsAccumulator {
@@ -246,14 +255,14 @@ impl MetricsAccumulator {
 
     /// Adds one image: `scores` (probabilities or logits, per the config) and the ground
     /// truth `target` (`true` = target pixel), both row-major with `width * height` values.
-    /// Returns the image's own IoU (what nIoU averages).
+    /// Returns the image's own IoU (what nIoU averages) and counts.
     pub fn update(
         &mut self,
         scores: &[f32],
         target: &[bool],
         height: usize,
         width: usize,
-    ) -> Result<f64, MetricsError> {
+    ) -> Result<ImageScore, MetricsError> {
         for (what, length) in [("scores", scores.len()), ("target mask", target.len())] {
             if length != width * height {
                 return Err(MetricsError::LengthMismatch {
@@ -289,7 +298,10 @@ impl MetricsAccumulator {
         for (&(_, cut), totals) in self.roc_cuts.iter().zip(&mut self.roc_totals) {
             *totals += scratch.evaluate(scores, target, height, width, cut, compatibility);
         }
-        Ok(image_iou)
+        Ok(ImageScore {
+            iou: image_iou,
+            counts,
+        })
     }
 
     /// Adds a batch of equally sized images stored back to back, as in a flattened
@@ -385,7 +397,10 @@ mod tests {
     fn one_image_by_hand() {
         let (scores, target) = example();
         let mut metrics = MetricsAccumulator::new(MetricsConfig::default()).unwrap();
-        metrics.update(&scores, &target, 4, 6).unwrap();
+        let image = metrics.update(&scores, &target, 4, 6).unwrap();
+        assert_eq!(image.iou, 0.6);
+        assert_eq!(image.counts.detection.false_alarm_pixels, 1);
+        assert_eq!(image.counts.true_positives, 3);
         let summary = metrics.summary();
         assert_eq!(summary.targets, 1);
         assert_eq!(summary.matched, 1);

@@ -21,7 +21,9 @@ pub mod mask_files;
 pub mod regions;
 pub mod roc;
 
-pub use accumulator::{MetricsAccumulator, MetricsConfig, MetricsError, ScoreKind, Summary};
+pub use accumulator::{
+    ImageScore, MetricsAccumulator, MetricsConfig, MetricsError, ScoreKind, Summary,
+};
 pub use counts::Counts;
 pub use detection::{match_targets, Compatibility, Detection, MATCH_DISTANCE};
 pub use mask_files::{

@@ -150,6 +150,21 @@ pub struct TrainConfig {
     pub init_from: Option<PathBuf>,
 }
 
+impl TrainConfig {
+    /// The recipe in words, as the first line of `train` and the title of `curves.png` give
+    /// it: "cosine adagrad lr 0.02 after a 2-epoch warm-up, batch 8, dptk loss".
+    pub fn recipe(&self) -> String {
+        let warmup = match self.warmup_epochs {
+            0 => String::new(),
+            epochs => format!(" after a {epochs}-epoch warm-up"),
+        };
+        format!(
+            "{} {} lr {}{warmup}, batch {}, {} loss",
+            self.scheduler, self.optimizer, self.lr, self.batch_size, self.loss
+        )
+    }
+}
+
 /// A run without a warm-up records none (like the runs made before it existed).
 fn is_zero(epochs: &usize) -> bool {
     *epochs == 0
@@ -205,5 +220,18 @@ mod tests {
         };
         let json = serde_json::to_string(&config).unwrap();
         assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), config);
+        assert_eq!(
+            config.recipe(),
+            "cosine adagrad lr 0.05 after a 2-epoch warm-up, batch 8, dptk loss"
+        );
+        let constant = TrainConfig {
+            warmup_epochs: 0,
+            scheduler: SchedulerKind::Constant,
+            ..config
+        };
+        assert_eq!(
+            constant.recipe(),
+            "constant adagrad lr 0.05, batch 8, dptk loss"
+        );
     }
 }

@@ -195,10 +195,7 @@ pub fn open_dataset(
 /// The title of a run's `curves.png`.
 fn curves_title(config: &TrainConfig) -> String {
     let dataset = crate::data::folder_name(&config.dataset);
-    format!(
-        "{} on {dataset}: {} {} lr {}, batch {}, {} loss",
-        config.model, config.scheduler, config.optimizer, config.lr, config.batch_size, config.loss
-    )
+    format!("{} on {dataset}: {}", config.model, config.recipe())
 }
 
 /// A random seed for a run given none (recorded in its config for reruns).
