@@ -508,10 +508,10 @@ impl TrainObserver for Bars {
             r.epoch,
             r.train_loss,
             self.selection,
-            r.val_iou,
-            r.val_niou,
-            r.val_pd,
-            r.val_fa,
+            r.selection.iou,
+            r.selection.niou,
+            r.selection.pd,
+            r.selection.fa,
             r.test
                 .map_or_else(String::new, |t| format!("  (watched test IoU {:.4})", t.iou)),
             r.lr,
@@ -519,8 +519,10 @@ impl TrainObserver for Bars {
             if improved { "  (best)" } else { "" }
         );
         self.print(line);
-        self.epochs
-            .set_message(format!("last {} IoU {:.4}", self.selection, r.val_iou));
+        self.epochs.set_message(format!(
+            "last {} IoU {:.4}",
+            self.selection, r.selection.iou
+        ));
     }
 }
 
@@ -742,10 +744,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Some(best) => println!(
             "best {} IoU {:.4} (nIoU {:.4}, Pd {:.4}, Fa {:.2e}) at epoch {}: {}",
             config.selection.label(),
-            best.val_iou,
-            best.val_niou,
-            best.val_pd,
-            best.val_fa,
+            best.selection.iou,
+            best.selection.niou,
+            best.selection.pd,
+            best.selection.fa,
             best.epoch,
             run.best_checkpoint().display()
         ),

@@ -114,9 +114,9 @@ impl Panels<'_> {
             })
             .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], SELECTED.stroke_width(2)));
         let metrics: [(&str, Column); 3] = [
-            ("IoU", |r| r.val_iou),
-            ("nIoU", |r| r.val_niou),
-            ("Pd", |r| r.val_pd),
+            ("IoU", |r| r.selection.iou),
+            ("nIoU", |r| r.selection.niou),
+            ("Pd", |r| r.selection.pd),
         ];
         for (index, (name, value)) in metrics.into_iter().enumerate() {
             let colour = PALETTE[index];
@@ -156,7 +156,7 @@ impl Panels<'_> {
         let positive: Vec<f64> = self
             .records
             .iter()
-            .map(|r| r.val_fa)
+            .map(|r| r.selection.fa)
             .filter(|&fa| fa > 0.0)
             .collect();
         // Whole decades, so that the labels are powers of ten.
@@ -180,8 +180,8 @@ impl Panels<'_> {
             .draw()?;
         chart.draw_series(self.selected_line(low, high))?;
         let colour = PALETTE[1];
-        for run in self.records.split(|r| r.val_fa <= 0.0) {
-            let points = run.iter().map(|r| (r.epoch as f64, r.val_fa));
+        for run in self.records.split(|r| r.selection.fa <= 0.0) {
+            let points = run.iter().map(|r| (r.epoch as f64, r.selection.fa));
             chart.draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?;
             chart.draw_series(points.map(|p| Circle::new(p, 3, colour.filled())))?;
         }

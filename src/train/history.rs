@@ -2,6 +2,7 @@
 //! per epoch, rewritten atomically after every epoch so a reader never sees a torn file.
 
 use crate::atomic_file;
+use crate::metrics::Summary;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -10,24 +11,34 @@ use std::path::Path;
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
-    pub val_iou: f64,
-    pub val_niou: f64,
-    pub val_pd: f64,
-    pub val_fa: f64,
+    /// The metrics the epoch is selected on (the validation part, or the test split with
+    /// `--select-on-test`): metrics.csv's `val_*` columns.
+    pub selection: SplitMetrics,
     pub lr: f64,
     pub seconds: f64,
-    /// The test split's metrics, in a run that watches it (`--watch-test`).
-    pub test: Option<WatchedTest>,
+    /// The test split's metrics, in a run that watches it (`--watch-test`), measured with the
+    /// same protocol and never used to select: the `test_*` columns.
+    pub test: Option<SplitMetrics>,
 }
 
-/// The test split's metrics after an epoch, measured beside the selection metrics with the
-/// same protocol and never used to select.
+/// IoU, nIoU, Pd and Fa of one split after an epoch.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct WatchedTest {
+pub struct SplitMetrics {
     pub iou: f64,
     pub niou: f64,
     pub pd: f64,
     pub fa: f64,
+}
+
+impl From<&Summary> for SplitMetrics {
+    fn from(summary: &Summary) -> Self {
+        SplitMetrics {
+            iou: summary.iou,
+            niou: summary.niou,
+            pd: summary.pd,
+            fa: summary.fa,
+        }
+    }
 }
 
 const HEADER: &str = "epoch,train_loss,val_iou,val_niou,val_pd,val_fa,lr,seconds";
@@ -60,15 +71,11 @@ pub fn write(path: &Path, records: &[EpochRecord]) -> Result<(), HistoryError> {
     }
     text.push('\n');
     for r in records {
-        let _ = write!(
-            text,
-            "{},{},{},{},{},{:e},{},{:.3}",
-            r.epoch, r.train_loss, r.val_iou, r.val_niou, r.val_pd, r.val_fa, r.lr, r.seconds
-        );
+        let _ = write!(text, "{},{}", r.epoch, r.train_loss);
+        write_split(&mut text, &r.selection);
+        let _ = write!(text, ",{},{:.3}", r.lr, r.seconds);
         match (watched, r.test) {
-            (true, Some(t)) => {
-                let _ = write!(text, ",{},{},{},{:e}", t.iou, t.niou, t.pd, t.fa);
-            }
+            (true, Some(test)) => write_split(&mut text, &test),
             (true, None) => text.push_str(",,,,"),
             (false, _) => {}
         }
@@ -78,6 +85,11 @@ pub fn write(path: &Path, records: &[EpochRecord]) -> Result<(), HistoryError> {
         path: path.display().to_string(),
         source,
     })
+}
+
+/// Appends `,IoU,nIoU,Pd,Fa` to a row.
+fn write_split(text: &mut String, m: &SplitMetrics) {
+    let _ = write!(text, ",{},{},{},{:e}", m.iou, m.niou, m.pd, m.fa);
 }
 
 /// Reads the records written by [`write`].
@@ -124,22 +136,22 @@ pub fn read(path: &Path) -> Result<Vec<EpochRecord>, HistoryError> {
                 .trim()
                 .parse::<usize>()
                 .map_err(|e| malformed(index + 1, format!("epoch: {e}")))?;
+            let split = |first: usize| -> Result<SplitMetrics, HistoryError> {
+                Ok(SplitMetrics {
+                    iou: number(first)?,
+                    niou: number(first + 1)?,
+                    pd: number(first + 2)?,
+                    fa: number(first + 3)?,
+                })
+            };
             Ok(EpochRecord {
                 epoch,
                 train_loss: number(1)?,
-                val_iou: number(2)?,
-                val_niou: number(3)?,
-                val_pd: number(4)?,
-                val_fa: number(5)?,
+                selection: split(2)?,
                 lr: number(6)?,
                 seconds: number(7)?,
                 test: if watched && fields[8..].iter().any(|f| !f.trim().is_empty()) {
-                    Some(WatchedTest {
-                        iou: number(8)?,
-                        niou: number(9)?,
-                        pd: number(10)?,
-                        fa: number(11)?,
-                    })
+                    Some(split(8)?)
                 } else {
                     None
                 },
@@ -156,10 +168,12 @@ mod tests {
         EpochRecord {
             epoch,
             train_loss: 1.5,
-            val_iou: 0.25,
-            val_niou: 0.5,
-            val_pd: 0.75,
-            val_fa: 1.25e-5,
+            selection: SplitMetrics {
+                iou: 0.25,
+                niou: 0.5,
+                pd: 0.75,
+                fa: 1.25e-5,
+            },
             lr: 0.05,
             seconds: 12.5,
             test: None,
@@ -180,7 +194,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.csv");
         let watched = EpochRecord {
-            test: Some(WatchedTest {
+            test: Some(SplitMetrics {
                 iou: 0.625,
                 niou: 0.5,
                 pd: 0.875,

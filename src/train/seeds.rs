@@ -197,19 +197,21 @@ impl SeedStatistics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::history::WatchedTest;
+    use crate::train::history::SplitMetrics;
 
     fn watched(epoch: usize, test_iou: Option<f64>) -> EpochRecord {
         EpochRecord {
             epoch,
             train_loss: 1.0,
-            val_iou: 0.5,
-            val_niou: 0.5,
-            val_pd: 0.5,
-            val_fa: 1e-5,
+            selection: SplitMetrics {
+                iou: 0.5,
+                niou: 0.5,
+                pd: 0.5,
+                fa: 1e-5,
+            },
             lr: 0.05,
             seconds: 1.0,
-            test: test_iou.map(|iou| WatchedTest {
+            test: test_iou.map(|iou| SplitMetrics {
                 iou,
                 niou: iou,
                 pd: 0.9,

@@ -9,7 +9,7 @@
 //! last good checkpoint as it was.
 
 use super::config::{DatasetFingerprint, SchedulerKind, Selection, TrainConfig};
-use super::history::{self, EpochRecord, WatchedTest};
+use super::history::{self, EpochRecord, SplitMetrics};
 use super::run_directory::{EpochPosition, RunDirectory, RunState};
 use super::schedule::{warmup_share, LearningRateSchedule};
 use super::TrainError;
@@ -386,17 +386,12 @@ impl Prepared {
                 });
             }
 
-            let summary = selection_metrics(detector.as_ref(), &data.selection)?;
+            let selection = selection_metrics(detector.as_ref(), &data.selection)?;
             let test = match &data.watched_test {
-                Some(loader) => {
-                    let test = selection_metrics(detector.as_ref(), loader)?;
-                    Some(WatchedTest {
-                        iou: test.iou,
-                        niou: test.niou,
-                        pd: test.pd,
-                        fa: test.fa,
-                    })
-                }
+                Some(loader) => Some(SplitMetrics::from(&selection_metrics(
+                    detector.as_ref(),
+                    loader,
+                )?)),
                 None => None,
             };
             let batches = position.batch_losses.len();
@@ -404,15 +399,14 @@ impl Prepared {
             let record = EpochRecord {
                 epoch,
                 train_loss: loss_sum / batches.max(1) as f64,
-                val_iou: summary.iou,
-                val_niou: summary.niou,
-                val_pd: summary.pd,
-                val_fa: summary.fa,
+                selection: SplitMetrics::from(&selection),
                 lr,
                 seconds: started.elapsed().as_secs_f64(),
                 test,
             };
-            let improved = best.as_ref().is_none_or(|b| record.val_iou > b.val_iou);
+            let improved = best
+                .as_ref()
+                .is_none_or(|b| record.selection.iou > b.selection.iou);
             detector.save_weights(&run.last_checkpoint())?;
             detector.save_optimizer(&run.optimizer_state())?;
             if improved {
