@@ -7,9 +7,7 @@
 use super::{Baseline, BaselineError, Plane, Threshold};
 use crate::data::{folder_name, Dataset};
 use crate::inference::outputs::{EvaluationFolder, OverlayPlanes};
-use crate::metrics::{
-    Compatibility, MetricsAccumulator, MetricsConfig, RocCurve, RocSweep, Summary,
-};
+use crate::metrics::{Compatibility, MetricsAccumulator, MetricsConfig, RocSweep, Scores};
 use crate::progress::Progress;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -27,12 +25,9 @@ pub struct BaselineReport {
     pub dataset: PathBuf,
     /// The split part evaluated.
     pub part: String,
-    /// The metrics as defined.
-    pub metrics: Summary,
-    /// The same masks scored with the reference code's quirks.
-    pub legacy_metrics: Summary,
-    /// The sweep over the normalised saliency maps.
-    pub roc: RocCurve,
+    /// The thresholded masks scored, and the sweep over the normalised saliency maps.
+    #[serde(flatten)]
+    pub scores: Scores,
     /// Mean time of one saliency map (one thread), in milliseconds.
     pub milliseconds_per_image: f64,
 }
@@ -110,15 +105,17 @@ pub fn evaluate(
         threshold,
         dataset: dataset.root.clone(),
         part: part.to_string(),
-        metrics: corrected.summary(),
-        legacy_metrics: legacy.summary(),
-        roc: sweep.roc().expect("the sweep was configured"),
+        scores: Scores {
+            metrics: corrected.summary(),
+            legacy_metrics: legacy.summary(),
+            roc: sweep.roc().expect("the sweep was configured"),
+        },
         milliseconds_per_image: 1e3 * seconds / maps.len().max(1) as f64,
     };
     if let Some(folder) = folder {
         let name = report.baseline.name().to_string();
         let title = format!("{name} on {} ({part})", folder_name(&dataset.root));
-        folder.finish(&report, &report.roc, &name, &title)?;
+        folder.finish(&report, &report.scores.roc, &name, &title)?;
     }
     Ok(report)
 }

@@ -8,6 +8,7 @@ use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use rrcanet::baselines::{Baseline, MethodName, Settings, Threshold};
 use rrcanet::data::{Dataset, DatasetOptions};
+use rrcanet::inference::outputs::EvaluationFolder;
 use rrcanet::metrics::RocSweep;
 use serde_json::json;
 use std::path::PathBuf;
@@ -94,9 +95,9 @@ pub fn run(args: BaselineArgs) -> anyhow::Result<()> {
         &Bars::default(),
     )?;
     let seconds = start.elapsed().as_secs_f64();
-    let m = &report.metrics;
+    let m = &report.scores.metrics;
     if args.json {
-        let mut object = scores::json(m, &report.legacy_metrics, &report.roc);
+        let mut object = scores::json(&report.scores);
         object["milliseconds_per_image"] = json!(report.milliseconds_per_image);
         println!("{}", serde_json::to_string_pretty(&object)?);
     } else {
@@ -108,15 +109,12 @@ pub fn run(args: BaselineArgs) -> anyhow::Result<()> {
             args.part,
             m.images
         );
-        scores::print(m, &report.legacy_metrics, &report.roc);
+        scores::print(&report.scores);
         println!(
             "  {:.1} ms per image (one thread), {seconds:.1} s in all",
             report.milliseconds_per_image
         );
-        println!(
-            "wrote metrics.json, per-image.csv, roc.csv, roc.png, gallery.png, masks/ and overlays/ to {}",
-            out.display()
-        );
+        println!("wrote {} to {}", EvaluationFolder::FILES, out.display());
     }
     Ok(())
 }

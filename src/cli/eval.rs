@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use rrcanet::data::{Dataset, DatasetOptions};
+use rrcanet::inference::outputs::EvaluationFolder;
 use rrcanet::inference::{EvaluationProtocol, Resolution};
 use rrcanet::metrics::RocSweep;
 use rrcanet::model::DeviceKind;
@@ -123,9 +124,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         Some(&out),
         &Bars::default(),
     )?;
-    let m = &report.metrics;
+    let m = &report.scores.metrics;
     if args.json {
-        let object = scores::json(m, &report.legacy_metrics, &report.roc);
+        let object = scores::json(&report.scores);
         println!("{}", serde_json::to_string_pretty(&object)?);
     } else {
         println!(
@@ -136,11 +137,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             args.part,
             m.images
         );
-        scores::print(m, &report.legacy_metrics, &report.roc);
-        println!(
-            "wrote metrics.json, per-image.csv, roc.csv, roc.png, gallery.png, masks/ and overlays/ to {}",
-            out.display()
-        );
+        scores::print(&report.scores);
+        println!("wrote {} to {}", EvaluationFolder::FILES, out.display());
     }
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! The scores `eval` and `baseline` print: one metrics block, as text or as JSON keys.
 
-use rrcanet::metrics::{RocCurve, Summary};
+use rrcanet::metrics::Scores;
 use serde_json::{json, Value};
 
 /// The scores as a JSON object (`fa_legacy`: Fa in the reference code's convention).
-pub fn json(metrics: &Summary, legacy: &Summary, roc: &RocCurve) -> Value {
-    let m = metrics;
+pub fn json(scores: &Scores) -> Value {
+    let (m, legacy, roc) = (&scores.metrics, &scores.legacy_metrics, &scores.roc);
     json!({
         "images": m.images, "iou": m.iou, "niou": m.niou, "pd": m.pd, "fa": m.fa,
         "targets": m.targets, "matched": m.matched, "false_alarm_pixels": m.false_alarm_pixels,
@@ -15,8 +15,8 @@ pub fn json(metrics: &Summary, legacy: &Summary, roc: &RocCurve) -> Value {
 }
 
 /// Prints the scores as indented lines.
-pub fn print(metrics: &Summary, legacy: &Summary, roc: &RocCurve) {
-    let m = metrics;
+pub fn print(scores: &Scores) {
+    let (m, legacy, roc) = (&scores.metrics, &scores.legacy_metrics, &scores.roc);
     println!("  IoU   {:.4}", m.iou);
     println!("  nIoU  {:.4}", m.niou);
     println!(

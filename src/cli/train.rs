@@ -661,7 +661,7 @@ fn run_seeds(args: &TrainArgs, count: usize) -> anyhow::Result<ExitCode> {
             Some(&run.root().join("eval-test")),
             &Progress::default(),
         )?;
-        let m = &report.metrics;
+        let m = &report.scores.metrics;
         println!(
             "seed {seed}: epoch {epoch} selected; test IoU {:.4} nIoU {:.4} Pd {:.4} Fa {:.2e}",
             m.iou, m.niou, m.pd, m.fa
@@ -674,7 +674,7 @@ fn run_seeds(args: &TrainArgs, count: usize) -> anyhow::Result<ExitCode> {
             seed,
             run: run.root().to_path_buf(),
             epoch,
-            test: report.metrics,
+            test: report.scores.metrics,
             gap,
         });
     }

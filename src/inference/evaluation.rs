@@ -7,7 +7,7 @@ use super::{predict, PredictError};
 use crate::data::resample::resize_bilinear;
 use crate::data::{folder_name, BatchLoader, Dataset, LoaderConfig, Transform};
 use crate::metrics::{
-    Compatibility, MetricsAccumulator, MetricsConfig, RocCurve, RocSweep, ScoreKind, Summary,
+    Compatibility, MetricsAccumulator, MetricsConfig, RocSweep, ScoreKind, Scores,
 };
 use crate::model::{Detector, ModelName};
 use crate::progress::Progress;
@@ -31,10 +31,8 @@ pub struct EvaluationReport {
     pub checkpoint: PathBuf,
     pub dataset: PathBuf,
     pub part: String,
-    pub metrics: Summary,
-    /// The same predictions scored with the reference code's quirks (`--compat legacy`).
-    pub legacy_metrics: Summary,
-    pub roc: RocCurve,
+    #[serde(flatten)]
+    pub scores: Scores,
 }
 
 /// What an evaluation scores and how.
@@ -133,14 +131,16 @@ pub fn evaluate(
         checkpoint: checkpoint.to_path_buf(),
         dataset: dataset.root.clone(),
         part: part.to_string(),
-        metrics: corrected.summary(),
-        legacy_metrics: legacy.summary(),
-        roc: corrected.roc().expect("the sweep was configured"),
+        scores: Scores {
+            metrics: corrected.summary(),
+            legacy_metrics: legacy.summary(),
+            roc: corrected.roc().expect("the sweep was configured"),
+        },
     };
     if let Some(folder) = folder {
         let name = report.model.to_string();
         let title = format!("{name} on {} ({part})", folder_name(&dataset.root));
-        folder.finish(&report, &report.roc, &name, &title)?;
+        folder.finish(&report, &report.scores.roc, &name, &title)?;
     }
     Ok(report)
 }

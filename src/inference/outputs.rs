@@ -211,6 +211,10 @@ pub struct EvaluationFolder {
 }
 
 impl EvaluationFolder {
+    /// What the folder holds, in words.
+    pub const FILES: &'static str =
+        "metrics.json, per-image.csv, roc.csv, roc.png, gallery.png, masks/ and overlays/";
+
     /// Creates `root/masks` and `root/overlays`.
     pub fn create(root: &Path) -> Result<Self, OutputError> {
         for folder in ["masks", "overlays"] {

@@ -122,6 +122,16 @@ pub struct Summary {
     pub pixel_recall: f64,
 }
 
+/// A split scored: the metrics as defined, the same predictions in the reference code's
+/// convention (`--compat legacy`), and the ROC sweep; metrics.json holds the three at its top
+/// level beside what was evaluated.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scores {
+    pub metrics: Summary,
+    pub legacy_metrics: Summary,
+    pub roc: RocCurve,
+}
+
 /// A decision rule: is this score a target at a given probability threshold?
 #[derive(Clone, Copy, Debug)]
 enum Cut {

@@ -22,7 +22,7 @@ pub mod regions;
 pub mod roc;
 
 pub use accumulator::{
-    ImageScore, MetricsAccumulator, MetricsConfig, MetricsError, ScoreKind, Summary,
+    ImageScore, MetricsAccumulator, MetricsConfig, MetricsError, ScoreKind, Scores, Summary,
 };
 pub use counts::Counts;
 pub use detection::{match_targets, Compatibility, Detection, MATCH_DISTANCE};
