@@ -4,6 +4,7 @@
 //! Each input is an evaluation folder (`rrcanet eval` or `rrcanet baseline` output, holding
 //! `metrics.json`) or a run directory whose `eval-test/` holds one.
 
+use crate::data::InputChannels;
 use crate::metrics::{RocCurve, Summary};
 use crate::model::{DeviceKind, ModelName};
 use crate::plots::roc::{write_roc, NamedRoc};
@@ -40,6 +41,9 @@ pub enum CompareError {
 struct EvaluationFile {
     /// The model's name (`rrcanet eval`).
     model: Option<String>,
+    /// The input the model takes (evaluations before it was recorded took RGB).
+    #[serde(default)]
+    input: Option<InputChannels>,
     /// The method (`rrcanet baseline`).
     baseline: Option<BaselineName>,
     part: String,
@@ -100,7 +104,8 @@ pub fn read_evaluation(dir: &Path) -> Result<Compared, CompareError> {
             let named: ModelName = model
                 .parse()
                 .map_err(|e| unreadable(format!("model `{model}`: {e}")))?;
-            let detector = crate::model::build(named, DeviceKind::Cpu, 0)
+            let input = parsed.input.unwrap_or(InputChannels::ImageNetRgb);
+            let detector = crate::model::build_for_input(named, input, DeviceKind::Cpu, 0)
                 .map_err(|e| unreadable(format!("model `{model}`: {e}")))?;
             (model, Some(detector.cost(MACS_IMAGE_SIDE, MACS_IMAGE_SIDE)))
         }

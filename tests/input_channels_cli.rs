@@ -75,6 +75,23 @@ fn grey_runs_train_resume_evaluate_infer_continue_and_round_trip() {
     assert_eq!(tensors(&run).1, expected);
 
     assert!(succeed(&["eval", "--checkpoint", path(&run), "--json"]).contains("iou"));
+    // The comparison counts the grey model's parameters for its one input channel.
+    let compared = succeed(&[
+        "compare",
+        path(&run),
+        "--out",
+        path(&dir.path().join("cmp")),
+    ]);
+    let params = |input| {
+        rrcanet::model::build_for_input(rrcanet::model::ModelName::R10, input, DeviceKind::Cpu, 0)
+            .unwrap()
+            .cost(256, 256)
+            .params
+    };
+    let (grey, rgb) = (params(expected), params(InputChannels::ImageNetRgb));
+    assert!(grey < rgb);
+    assert!(compared.contains(&format!(" {grey} ")), "{compared}");
+    assert!(!compared.contains(&format!(" {rgb} ")), "{compared}");
 
     // Inference writes masks and, on request, 16-bit probability maps of the input's size
     // whose values above one half are the mask.

@@ -5,7 +5,7 @@
 use super::outputs::{EvaluationFolder, OverlayPlanes};
 use super::{predict, PredictError};
 use crate::data::resample::resize_bilinear;
-use crate::data::{folder_name, BatchLoader, Dataset, LoaderConfig, Transform};
+use crate::data::{folder_name, BatchLoader, Dataset, InputChannels, LoaderConfig, Transform};
 use crate::metrics::{
     Compatibility, MetricsAccumulator, MetricsConfig, RocSweep, ScoreKind, Scores,
 };
@@ -28,6 +28,8 @@ pub enum Resolution {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EvaluationReport {
     pub model: ModelName,
+    /// The input the model takes (what its parameter and MAC counts depend on).
+    pub input: InputChannels,
     pub checkpoint: PathBuf,
     pub dataset: PathBuf,
     pub part: String,
@@ -128,6 +130,7 @@ pub fn evaluate(
     progress.finish();
     let report = EvaluationReport {
         model: detector.name(),
+        input: detector.input(),
         checkpoint: checkpoint.to_path_buf(),
         dataset: dataset.root.clone(),
         part: part.to_string(),
