@@ -235,9 +235,9 @@ impl Comparison {
             let _ = writeln!(
                 text,
                 "{},{},{},{},{},{},{:e},{},{}",
-                csv_field(&row.name),
-                csv_field(&row.method),
-                csv_field(&row.part),
+                crate::csv::field(&row.name),
+                crate::csv::field(&row.method),
+                crate::csv::field(&row.part),
                 m.iou,
                 m.niou,
                 m.pd,
@@ -271,26 +271,5 @@ impl Comparison {
         let title = format!("{} evaluations compared", self.rows.len());
         write_roc(&out.join("roc.png"), &title, &curves)?;
         Ok(())
-    }
-}
-
-/// A CSV field, quoted when it holds a comma, quote or line break.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_with_commas_or_quotes_are_quoted() {
-        assert_eq!(csv_field("r18"), "r18");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
     }
 }

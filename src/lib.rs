@@ -12,6 +12,7 @@ pub mod atomic_file;
 pub mod baselines;
 pub mod benchmark;
 pub mod compare;
+pub mod csv;
 pub mod data;
 pub mod inference;
 pub mod loss;

@@ -182,7 +182,7 @@ pub fn write_roc_csv(path: &Path, roc: &RocCurve) -> Result<(), OutputError> {
 }
 
 /// The header of `per-image.csv`: one row per image, in the order scored.
-pub const PER_IMAGE_HEADER: &str =
+const PER_IMAGE_HEADER: &str =
     "id,iou,targets,detected,false_alarm_pixels,target_pixels,predicted_pixels,pixels";
 
 /// Appends `score`'s row of `per-image.csv` for image `id` to `table`.
@@ -190,7 +190,8 @@ fn per_image_row(table: &mut String, id: &str, score: &ImageScore) {
     let counts = &score.counts;
     let _ = writeln!(
         table,
-        "{id},{},{},{},{},{},{},{}",
+        "{},{},{},{},{},{},{},{}",
+        crate::csv::field(id),
         score.iou,
         counts.detection.targets,
         counts.detection.matched,
@@ -288,6 +289,17 @@ impl EvaluationFolder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_id_with_a_comma_is_quoted_in_the_per_image_table() {
+        let mut table = String::new();
+        let score = ImageScore {
+            iou: 0.5,
+            counts: Default::default(),
+        };
+        per_image_row(&mut table, "x,1", &score);
+        assert_eq!(table, "\"x,1\",0.5,0,0,0,0,0,0\n");
+    }
 
     #[test]
     fn overlays_are_scaled_by_a_whole_factor_with_thin_outlines_in_two_colours() {
