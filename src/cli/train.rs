@@ -562,6 +562,7 @@ fn train_run(
     stop_after_batches: Option<usize>,
 ) -> anyhow::Result<TrainOutcome> {
     let config = prepared.config().clone();
+    let input = prepared.input();
     let done = run.state()?.epochs_completed;
     println!(
         "training {} on {} ({} epochs, {}, {}x{} crops, input {}, seed {}, selection on {}) -> {}",
@@ -571,9 +572,7 @@ fn train_run(
         config.recipe(),
         config.image_size,
         config.image_size,
-        config
-            .input
-            .map_or_else(|| "unresolved".to_string(), |input| input.to_string()),
+        input,
         config.seed,
         config.selection.label(),
         run.root().display()

@@ -280,6 +280,11 @@ impl Prepared {
         &self.config
     }
 
+    /// The input the run's detector takes (resolved: its config records it too).
+    pub fn input(&self) -> InputChannels {
+        self.detector.input()
+    }
+
     /// Trains in run directory `run` (whose `config.json` is [`Prepared::config`]): from
     /// scratch, or from where the run's previous session stopped. A run this process created
     /// that fails before anything but its config was written is removed again.
